@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef WARDEN_LOOP_H
+#define WARDEN_LOOP_H
+
+/*
+ * The event loop: one epoll fd over caller-owned I/O watchers, and one
+ * timerfd armed only for the nearest pending deadline. An idle loop with no
+ * timer blocks in epoll_wait() forever: no periodic wake-up, ever.
+ *
+ * Watchers and timers are owned by the caller and must stay valid while
+ * they are started; the loop never allocates after wd_loop_new().
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct wd_loop wd_loop;
+typedef struct wd_io wd_io;
+typedef struct wd_timer wd_timer;
+
+typedef void (*wd_io_cb)(wd_io *io, uint32_t revents);
+typedef void (*wd_timer_cb)(wd_timer *timer);
+
+struct wd_io {
+	int fd;
+	uint32_t events; /* EPOLLIN, EPOLLOUT, ... */
+	wd_io_cb cb;
+	void *data; /* the caller's */
+	/* private */
+	wd_loop *loop;
+};
+
+struct wd_timer {
+	uint64_t deadline; /* absolute CLOCK_MONOTONIC, nanoseconds */
+	wd_timer_cb cb;
+	void *data; /* the caller's */
+	/* private */
+	wd_loop *loop;
+	wd_timer *prev, *next;
+	bool armed;
+};
+
+/* Now on CLOCK_MONOTONIC, in nanoseconds. */
+uint64_t wd_now(void);
+
+/* Creates a loop. Returns 0 or -errno; *ret untouched on failure. */
+int wd_loop_new(wd_loop **ret);
+
+/* Closes the loop's own descriptors. Watchers are left alone. NULL is fine. */
+void wd_loop_free(wd_loop *loop);
+
+/*
+ * Starts watching io->fd for io->events; io->cb runs with the events that
+ * happened. Returns 0 or -errno.
+ */
+int wd_io_start(wd_loop *loop, wd_io *io);
+
+/* Changes the events of a started watcher. Returns 0 or -errno. */
+int wd_io_modify(wd_io *io, uint32_t events);
+
+/*
+ * Stops watching. Safe from inside any callback, including io's own, and on
+ * a watcher that is not started. Does not close io->fd.
+ */
+void wd_io_stop(wd_io *io);
+
+/* Arms (or re-arms) a timer for an absolute deadline. Returns 0 or -errno. */
+int wd_timer_start(wd_loop *loop, wd_timer *timer, uint64_t deadline);
+
+/* Disarms a timer; fine on one that is not armed. */
+void wd_timer_stop(wd_timer *timer);
+
+/*
+ * Waits for events and dispatches them until wd_loop_quit() is called.
+ * Returns 0, or -errno when epoll itself fails.
+ */
+int wd_loop_run(wd_loop *loop);
+
+/* Makes wd_loop_run() return once the current dispatch is done. */
+void wd_loop_quit(wd_loop *loop);
+
+#endif

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef WARDEN_PROC_H
+#define WARDEN_PROC_H
+
+/*
+ * Process trees from /proc.
+ */
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * Finds every live process below root (children, their children, ...),
+ * zombies excluded, in /proc. Stores up to max pids in pids. Returns how
+ * many there are (possibly more than max) or -errno.
+ */
+int wd_proc_descendants(pid_t root, pid_t *pids, size_t max);
+
+/*
+ * Sends sig to every live process below root; returns how many were
+ * signalled or -errno.
+ */
+int wd_proc_kill_descendants(pid_t root, int sig);
+
+/* True when /proc shows this process with its own pid (same pid namespace). */
+int wd_proc_is_own(void);
+
+#endif

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <warden/child.h>
+#include <warden/signals.h>
+
+extern char **environ;
+
+/* What a child that could not exec tells its parent through the pipe. */
+struct spawn_failure {
+	int stage;
+	int err;
+};
+
+/*
+ * Closes every fd from lowfd up but keep, in a forked child: only
+ * async-signal-safe calls, so no opendir() fallback. Without close_range()
+ * it closes up to the soft descriptor limit, bounded.
+ */
+static void child_close_from(int lowfd, int keep)
+{
+	struct rlimit rl;
+	int fd, max = 65536;
+	bool done;
+
+	if (keep >= lowfd)
+		done = (keep == lowfd ||
+			syscall(SYS_close_range, (unsigned)lowfd, (unsigned)keep - 1, 0) == 0) &&
+		       syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0) == 0;
+	else
+		done = syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0;
+	if (done)
+		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)max)
+		max = (int)rl.rlim_cur;
+	for (fd = lowfd; fd < max; fd++)
+		if (fd != keep)
+			close(fd);
+}
+
+/*
+ * Puts the parent's descriptors where the child wants them and closes the
+ * rest, but *errpipe, which is moved out of the way when it is in the range.
+ */
+static int child_setup_fds(const struct wd_spawn *o, int *errpipe)
+{
+	size_t n = o->nfds ? o->nfds : 3;
+	int tmp[256];
+	size_t i;
+
+	if (n > sizeof(tmp) / sizeof(tmp[0]))
+		return -EMFILE;
+	if (*errpipe < (int)n) {
+		int moved = fcntl(*errpipe, F_DUPFD_CLOEXEC, (int)n);
+
+		if (moved < 0)
+			return -errno;
+		*errpipe = moved;
+	}
+	/* First move every source above the target range so none is overwritten. */
+	for (i = 0; i < n; i++) {
+		int src = o->nfds ? o->fds[i] : (int)i;
+
+		tmp[i] = -1;
+		if (src < 0 || src == (int)i)
+			continue;
+		tmp[i] = fcntl(src, F_DUPFD_CLOEXEC, (int)n);
+		if (tmp[i] < 0)
+			return -errno;
+	}
+	for (i = 0; i < n; i++) {
+		int src = o->nfds ? o->fds[i] : (int)i;
+
+		if (src < 0) {
+			close((int)i);
+		} else if (src == (int)i) {
+			int fl = fcntl(src, F_GETFD);
+
+			if (fl >= 0 && (fl & FD_CLOEXEC))
+				(void)fcntl(src, F_SETFD, fl & ~FD_CLOEXEC);
+		} else if (dup2(tmp[i], (int)i) < 0) {
+			return -errno;
+		}
+	}
+	child_close_from((int)n, *errpipe);
+	return 0;
+}
+
+/* snprintf() is not async-signal-safe: format by hand. */
+static void format_listen_pid(char *out, pid_t pid)
+{
+	char digits[16];
+	int n = 0;
+	unsigned v = (unsigned)pid;
+
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < (int)sizeof(digits));
+	memcpy(out, "LISTEN_PID=", 11);
+	out += 11;
+	while (n)
+		*out++ = digits[--n];
+	*out = '\0';
+}
+
+static void reset_dispositions(void)
+{
+	struct sigaction sa;
+	int sig;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &sa, NULL);
+}
+
+/* Everything between fork() and exec(): async-signal-safe calls only. */
+static void child_run(const struct wd_spawn *o, int errpipe, pid_t parent)
+{
+	struct spawn_failure f = {WD_STAGE_SETUP, 0};
+	sigset_t empty;
+	int r;
+
+	if (o->flags & WD_SPAWN_RESET_SIGNALS)
+		reset_dispositions();
+	if (o->flags & WD_SPAWN_SETSID) {
+		if (setsid() < 0)
+			goto fail_errno;
+		if ((o->flags & WD_SPAWN_CTTY) && o->tty_fd >= 0)
+			(void)ioctl(o->tty_fd, TIOCSCTTY, 0);
+	} else if (o->flags & WD_SPAWN_SETPGID) {
+		if (setpgid(0, 0) < 0)
+			goto fail_errno;
+	}
+	/*
+	 * Taking the foreground from a background group raises SIGTTOU unless
+	 * it is blocked, and it still is: the mask is restored just before exec.
+	 */
+	if ((o->flags & WD_SPAWN_FOREGROUND) && o->tty_fd >= 0)
+		(void)tcsetpgrp(o->tty_fd, getpid());
+	if (o->pdeathsig > 0 && prctl(PR_SET_PDEATHSIG, o->pdeathsig) < 0)
+		goto fail_errno;
+	r = child_setup_fds(o, &errpipe);
+	if (r < 0) {
+		f.err = -r;
+		goto fail;
+	}
+	if (o->umask >= 0)
+		umask((mode_t)o->umask);
+	if (o->cwd && chdir(o->cwd) < 0) {
+		f.stage = WD_STAGE_CHDIR;
+		goto fail_errno;
+	}
+	if (o->sigmask) {
+		r = wd_signal_set_mask(o->sigmask);
+	} else {
+		sigemptyset(&empty);
+		r = wd_signal_set_mask(&empty);
+	}
+	if (r < 0) {
+		f.err = -r;
+		goto fail;
+	}
+	/* The parent died before the death signal was set: act as if after. */
+	if (o->pdeathsig > 0 && getppid() != parent)
+		kill(getpid(), o->pdeathsig);
+
+	if (o->listen_pid_env)
+		format_listen_pid(o->listen_pid_env, getpid());
+
+	f.stage = WD_STAGE_EXEC;
+	if (strchr(o->argv[0], '/'))
+		execve(o->argv[0], o->argv, o->envp ? o->envp : environ);
+	else
+		execvpe(o->argv[0], o->argv, o->envp ? o->envp : environ);
+fail_errno:
+	f.err = errno;
+fail:
+	(void)!write(errpipe, &f, sizeof(f));
+	_exit(wd_spawn_exit_code(f.stage == WD_STAGE_EXEC ? f.err : 0));
+}
+
+int wd_spawn_exit_code(int err)
+{
+	if (err < 0)
+		err = -err;
+	return err == ENOENT ? 127 : 126;
+}
+
+int wd_spawn(const struct wd_spawn *opts, struct wd_spawn_result *ret)
+{
+	struct spawn_failure f;
+	int p[2], pidfd = -1;
+	pid_t pid, self = getpid();
+	ssize_t n;
+
+	if (!opts->argv || !opts->argv[0] || (opts->nfds && !opts->fds)) {
+		ret->stage = WD_STAGE_SETUP;
+		return -EINVAL;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		ret->stage = WD_STAGE_FORK;
+		return -errno;
+	}
+	pid = fork();
+	if (pid < 0) {
+		int err = errno;
+
+		close(p[0]);
+		close(p[1]);
+		ret->stage = WD_STAGE_FORK;
+		return -err;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		child_run(opts, p[1], self);
+	}
+	close(p[1]);
+	/* Both sides set the group, so that it exists whoever runs first. */
+	if ((opts->flags & WD_SPAWN_SETPGID) && !(opts->flags & WD_SPAWN_SETSID))
+		(void)setpgid(pid, pid);
+	do
+		n = read(p[0], &f, sizeof(f));
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	if (n == (ssize_t)sizeof(f)) {
+		/* The child exits right after writing: reap it here. */
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		ret->stage = f.stage;
+		return -(f.err ? f.err : EIO);
+	}
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	ret->pid = pid;
+	ret->pidfd = pidfd >= 0 ? pidfd : -1;
+	ret->stage = WD_STAGE_NONE;
+	return 0;
+}
+
+int wd_reap(struct wd_exit *ret)
+{
+	struct rusage ru;
+	int status;
+	pid_t pid;
+
+	do
+		pid = wait4(-1, &status, WNOHANG, &ru);
+	while (pid < 0 && errno == EINTR);
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		return 0;
+	ret->pid = pid;
+	ret->status = status;
+	ret->rusage = ru;
+	return 1;
+}
+
+int wd_status_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 255;
+}
+
+const char *wd_status_describe(int status, char *buf, size_t size)
+{
+	char name[WD_SIGNAME_MAX];
+
+	if (WIFEXITED(status))
+		snprintf(buf, size, "exited with code %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, size, "killed by %s%s", wd_signal_name(WTERMSIG(status), name),
+			 WCOREDUMP(status) ? " (core dumped)" : "");
+	else if (WIFSTOPPED(status))
+		snprintf(buf, size, "stopped by %s", wd_signal_name(WSTOPSIG(status), name));
+	else if (WIFCONTINUED(status))
+		snprintf(buf, size, "continued");
+	else
+		snprintf(buf, size, "unknown status 0x%x", (unsigned)status);
+	return buf;
+}
+
+int wd_child_kill(pid_t pid, int pidfd, int sig)
+{
+	if (pidfd >= 0) {
+		if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0)
+			return 0;
+		if (errno != ENOSYS)
+			return -errno;
+	}
+	return kill(pid, sig) < 0 ? -errno : 0;
+}

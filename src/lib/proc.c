@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <warden/proc.h>
+
+struct pp {
+	pid_t pid, ppid;
+};
+
+/* Reads pid's parent and state from /proc/PID/stat. Returns 0 or -errno. */
+static int read_stat(pid_t pid, pid_t *ppid, char *state)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: skip to the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %d", state, ppid) != 2)
+		return -EIO;
+	return 0;
+}
+
+/*
+ * Collects (pid, ppid) of every live process. *ret is malloc'd; the caller
+ * frees it. Returns the count or -errno.
+ */
+static int snapshot(struct pp **ret)
+{
+	struct pp *v = NULL, *nv;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	d = opendir("/proc");
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char *end, state;
+		long pid = strtol(de->d_name, &end, 10);
+		pid_t ppid;
+
+		if (*end || end == de->d_name || pid <= 0)
+			continue;
+		if (read_stat((pid_t)pid, &ppid, &state) < 0 || state == 'Z' || state == 'X')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[n].pid = (pid_t)pid;
+		v[n].ppid = ppid;
+		n++;
+	}
+	closedir(d);
+	*ret = v;
+	return (int)n;
+}
+
+static int cmp_ppid(const void *a, const void *b)
+{
+	const struct pp *x = a, *y = b;
+
+	return (x->ppid > y->ppid) - (x->ppid < y->ppid);
+}
+
+/*
+ * Every live process below root, breadth first, into a malloc'd array the
+ * caller frees. Sorting by parent makes each step a binary search, so that
+ * twenty thousand leftovers cost milliseconds. Returns the count or -errno.
+ */
+static int descendants(pid_t root, pid_t **ret)
+{
+	struct pp *v = NULL;
+	pid_t *found;
+	int n, nf = 0, head = 0;
+
+	n = snapshot(&v);
+	if (n < 0)
+		return n;
+	qsort(v, (size_t)n, sizeof(*v), cmp_ppid);
+	found = malloc(((size_t)n + 1) * sizeof(*found));
+	if (!found) {
+		free(v);
+		return -ENOMEM;
+	}
+	/* The found list is its own queue; root itself is the first parent. */
+	for (pid_t parent = root;; parent = found[head++]) {
+		int lo = 0, hi = n;
+
+		while (lo < hi) {
+			int mid = lo + (hi - lo) / 2;
+
+			if (v[mid].ppid < parent)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		/* A pid cannot be its own ancestor, so nothing is found twice. */
+		for (; lo < n && v[lo].ppid == parent && nf < n; lo++)
+			if (v[lo].pid != root)
+				found[nf++] = v[lo].pid;
+		if (head >= nf)
+			break;
+	}
+	free(v);
+	*ret = found;
+	return nf;
+}
+
+int wd_proc_descendants(pid_t root, pid_t *pids, size_t max)
+{
+	pid_t *all = NULL;
+	int n;
+
+	n = descendants(root, &all);
+	if (n < 0)
+		return n;
+	if (max)
+		memcpy(pids, all, ((size_t)n < max ? (size_t)n : max) * sizeof(*pids));
+	free(all);
+	return n;
+}
+
+int wd_proc_kill_descendants(pid_t root, int sig)
+{
+	pid_t *all = NULL;
+	int n, i, sent = 0;
+
+	n = descendants(root, &all);
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++)
+		if (kill(all[i], sig) == 0)
+			sent++;
+	free(all);
+	return sent;
+}
+
+int wd_proc_is_own(void)
+{
+	char buf[32];
+	ssize_t n;
+
+	n = readlink("/proc/self", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return atoi(buf) == (int)getpid();
+}

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <warden/signals.h>
+
+static const struct {
+	int sig;
+	const char *name; /* without "SIG" */
+} names[] = {
+	{SIGHUP, "HUP"},
+	{SIGINT, "INT"},
+	{SIGQUIT, "QUIT"},
+	{SIGILL, "ILL"},
+	{SIGTRAP, "TRAP"},
+	{SIGABRT, "ABRT"},
+	{SIGBUS, "BUS"},
+	{SIGFPE, "FPE"},
+	{SIGKILL, "KILL"},
+	{SIGUSR1, "USR1"},
+	{SIGSEGV, "SEGV"},
+	{SIGUSR2, "USR2"},
+	{SIGPIPE, "PIPE"},
+	{SIGALRM, "ALRM"},
+	{SIGTERM, "TERM"},
+	{SIGSTKFLT, "STKFLT"},
+	{SIGCHLD, "CHLD"},
+	{SIGCONT, "CONT"},
+	{SIGSTOP, "STOP"},
+	{SIGTSTP, "TSTP"},
+	{SIGTTIN, "TTIN"},
+	{SIGTTOU, "TTOU"},
+	{SIGURG, "URG"},
+	{SIGXCPU, "XCPU"},
+	{SIGXFSZ, "XFSZ"},
+	{SIGVTALRM, "VTALRM"},
+	{SIGPROF, "PROF"},
+	{SIGWINCH, "WINCH"},
+	{SIGIO, "IO"},
+	{SIGPWR, "PWR"},
+	{SIGSYS, "SYS"},
+	/* Aliases, accepted when parsing; the first name of a number wins. */
+	{SIGIOT, "IOT"},
+	{SIGCHLD, "CLD"},
+	{SIGPOLL, "POLL"},
+};
+
+#define NNAMES (sizeof(names) / sizeof(names[0]))
+
+/*
+ * Every signal, the two that glibc keeps for its threads (32 and 33)
+ * included: sigfillset() leaves them out, and sigprocmask() would drop them,
+ * so a plain "kill -33" would end a subreaper. The process that blocks them
+ * must not use threads or setxid in threads, which warden does not.
+ */
+static void fill_all(sigset_t *set)
+{
+	memset(set, 0xff, sizeof(*set));
+}
+
+int wd_signal_block_all(sigset_t *ret_old)
+{
+	sigset_t all, old;
+
+	fill_all(&all);
+	memset(&old, 0, sizeof(old));
+	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, (size_t)(_NSIG / 8)) < 0)
+		return -errno;
+	if (ret_old)
+		*ret_old = old;
+	return 0;
+}
+
+int wd_signal_set_mask(const sigset_t *mask)
+{
+	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, mask, NULL, (size_t)(_NSIG / 8)) < 0)
+		return -errno;
+	return 0;
+}
+
+int wd_signalfd_open(void)
+{
+	sigset_t all;
+	int fd;
+
+	fill_all(&all);
+	fd = signalfd(-1, &all, SFD_NONBLOCK | SFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Parses a decimal number made of digits only. Returns -1 if it is not. */
+static long parse_digits(const char *s)
+{
+	long v = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s) || v > 1000)
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	return v;
+}
+
+int wd_signal_parse(const char *s, bool allow_zero, int *ret_sig)
+{
+	const char *n = s;
+	long v;
+	size_t i;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (isdigit((unsigned char)*s)) {
+		v = parse_digits(s);
+		if (v < 0 || v > SIGRTMAX || (v == 0 && !allow_zero))
+			return -EINVAL;
+		*ret_sig = (int)v;
+		return 0;
+	}
+	if (strncasecmp(n, "SIG", 3) == 0)
+		n += 3;
+	for (i = 0; i < NNAMES; i++)
+		if (strcasecmp(n, names[i].name) == 0) {
+			*ret_sig = names[i].sig;
+			return 0;
+		}
+	if (strncasecmp(n, "RTMIN", 5) == 0 || strncasecmp(n, "RTMAX", 5) == 0) {
+		bool min = toupper((unsigned char)n[3]) == 'I';
+		int base = min ? SIGRTMIN : SIGRTMAX;
+
+		n += 5;
+		if (!*n) {
+			*ret_sig = base;
+			return 0;
+		}
+		if ((min && *n != '+') || (!min && *n != '-'))
+			return -EINVAL;
+		v = parse_digits(n + 1);
+		if (v < 0 || v > SIGRTMAX - SIGRTMIN)
+			return -EINVAL;
+		*ret_sig = min ? base + (int)v : base - (int)v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+const char *wd_signal_name(int sig, char *buf)
+{
+	size_t i;
+
+	for (i = 0; i < NNAMES; i++)
+		if (names[i].sig == sig) {
+			snprintf(buf, WD_SIGNAME_MAX, "SIG%s", names[i].name);
+			return buf;
+		}
+	if (sig == SIGRTMIN)
+		snprintf(buf, WD_SIGNAME_MAX, "SIGRTMIN");
+	else if (sig == SIGRTMAX)
+		snprintf(buf, WD_SIGNAME_MAX, "SIGRTMAX");
+	else if (sig > SIGRTMIN && sig < SIGRTMAX)
+		snprintf(buf, WD_SIGNAME_MAX, "SIGRTMIN+%d", sig - SIGRTMIN);
+	else
+		snprintf(buf, WD_SIGNAME_MAX, "SIG%d", sig);
+	return buf;
+}
+
+bool wd_signal_catchable(int sig)
+{
+	return sig >= 1 && sig <= SIGRTMAX && sig != SIGKILL && sig != SIGSTOP;
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <warden/clock.h>
+#include <warden/signals.h>
+
+#include "config.h"
+#include "init.h"
+#include "log.h"
+
+static const char usage[] =
+	"Usage: warden [OPTIONS] [--] COMMAND [ARG...]\n"
+	"Run COMMAND as a well-behaved PID 1: reap every zombie, forward signals,\n"
+	"and when COMMAND exits, stop what it left behind and exit with its status.\n"
+	"\n"
+	"  -g, --group              forward signals to COMMAND's whole process group\n"
+	"  -r, --rewrite FROM:TO    forward signal FROM as TO (TO 0 drops it); repeatable\n"
+	"  -p, --pdeathsig SIG      get SIG when warden's parent dies, and forward it\n"
+	"  -e, --remap-exit CODE    exit 0 instead of CODE (0-255); repeatable\n"
+	"  -t, --grace DURATION     time leftover processes get after SIGTERM before\n"
+	"                           SIGKILL once COMMAND has exited (default 5s; 0: SIGKILL)\n"
+	"      --wait-all           once COMMAND has exited, wait for every other process\n"
+	"                           to end on its own instead of stopping them\n"
+	"      --stop-timeout DURATION\n"
+	"                           SIGKILL COMMAND's process group this long after the\n"
+	"                           first SIGTERM, SIGINT or SIGQUIT if it is still running\n"
+	"      --preserve-fds N     pass descriptors 3 to 3+N-1 to COMMAND\n"
+	"      --events DEST        write lifecycle events as JSON lines to DEST:\n"
+	"                           a file (appended), 'stderr' or 'fd:N'\n"
+	"  -v, --verbose            say what happens on stderr; repeat for more\n"
+	"  -h, --help               show this help and exit\n"
+	"  -V, --version            show the version and exit\n"
+	"\n"
+	"DURATION is a number with a unit (500ms, 10s, 2m, 1h); a bare number is seconds.\n"
+	"SIG is a name (TERM, SIGTERM, RTMIN+2) or a number.\n"
+	"Exit status: COMMAND's, or 128+N if a signal N killed it; 126 if COMMAND\n"
+	"cannot be executed, 127 if it is not found; 125 if warden itself failed.\n";
+
+enum {
+	OPT_WAIT_ALL = 0x100,
+	OPT_STOP_TIMEOUT,
+	OPT_PRESERVE_FDS,
+	OPT_EVENTS,
+};
+
+static const struct option options[] = {
+	{"group", no_argument, NULL, 'g'},
+	{"rewrite", required_argument, NULL, 'r'},
+	{"pdeathsig", required_argument, NULL, 'p'},
+	{"remap-exit", required_argument, NULL, 'e'},
+	{"grace", required_argument, NULL, 't'},
+	{"wait-all", no_argument, NULL, OPT_WAIT_ALL},
+	{"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
+	{"preserve-fds", required_argument, NULL, OPT_PRESERVE_FDS},
+	{"events", required_argument, NULL, OPT_EVENTS},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Reports a usage error the same way for every cause. */
+static int usage_error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_error("%s", msg);
+	fputs("Try 'warden --help' for more information.\n", stderr);
+	return EXIT_WARDEN;
+}
+
+/* Parses a decimal integer in [lo, hi]. Returns 0 or -EINVAL. */
+static int parse_int(const char *s, long lo, long hi, int *ret)
+{
+	char *end;
+	long v;
+
+	if (!*s || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -EINVAL;
+	*ret = (int)v;
+	return 0;
+}
+
+static int parse_rewrite(const char *arg, struct init_opts *o)
+{
+	char from_s[64];
+	const char *colon = strchr(arg, ':');
+	int from, to;
+	size_t n;
+
+	if (!colon)
+		return usage_error("invalid --rewrite '%s': expected FROM:TO", arg);
+	n = (size_t)(colon - arg);
+	if (n >= sizeof(from_s))
+		return usage_error("invalid signal in --rewrite '%s'", arg);
+	memcpy(from_s, arg, n);
+	from_s[n] = '\0';
+	if (wd_signal_parse(from_s, false, &from) < 0)
+		return usage_error("invalid signal '%s' in --rewrite '%s'", from_s, arg);
+	if (wd_signal_parse(colon + 1, true, &to) < 0)
+		return usage_error("invalid signal '%s' in --rewrite '%s'", colon + 1, arg);
+	o->rewrite[from] = to;
+	return -1;
+}
+
+void init_opts_defaults(struct init_opts *o)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 0; i < NSIG; i++)
+		o->rewrite[i] = i;
+	o->grace = 5 * WD_NSEC_PER_SEC;
+	o->leftovers = LEFTOVERS_TERMINATE;
+}
+
+int cli_parse(int argc, char **argv, struct init_opts *o)
+{
+	int c, r, v;
+
+	opterr = 0;
+	/* "+": stop at the first non-option, so "warden sh -c x" works. */
+	while ((c = getopt_long(argc, argv, "+:gr:p:e:t:vhV", options, NULL)) != -1) {
+		switch (c) {
+		case 'g': o->group = true; break;
+		case 'r':
+			r = parse_rewrite(optarg, o);
+			if (r >= 0)
+				return r;
+			break;
+		case 'p':
+			if (wd_signal_parse(optarg, false, &o->pdeathsig) < 0)
+				return usage_error("invalid signal '%s' for --pdeathsig", optarg);
+			break;
+		case 'e':
+			if (parse_int(optarg, 0, 255, &v) < 0)
+				return usage_error(
+					"invalid exit code '%s' for --remap-exit (0-255)", optarg);
+			o->remap_exit[v] = true;
+			break;
+		case 't':
+			if (wd_duration_parse(optarg, &o->grace) < 0)
+				return usage_error("invalid duration '%s' for --grace", optarg);
+			break;
+		case OPT_WAIT_ALL: o->leftovers = LEFTOVERS_WAIT; break;
+		case OPT_STOP_TIMEOUT:
+			if (wd_duration_parse(optarg, &o->stop_timeout) < 0)
+				return usage_error("invalid duration '%s' for --stop-timeout",
+						   optarg);
+			break;
+		case OPT_PRESERVE_FDS:
+			if (parse_int(optarg, 0, 65536, &o->preserve_fds) < 0)
+				return usage_error("invalid number '%s' for --preserve-fds",
+						   optarg);
+			break;
+		case OPT_EVENTS: o->events = optarg; break;
+		case 'v': log_verbosity++; break;
+		case 'h': fputs(usage, stdout); return 0;
+		case 'V': printf("warden %s (git %s)\n", WARDEN_VERSION, WARDEN_COMMIT); return 0;
+		case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			if (strncmp(argv[optind - 1], "--", 2) == 0 || !optopt)
+				return usage_error("unknown option '%s'", argv[optind - 1]);
+			return usage_error("unknown option '-%c'", optopt);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("missing command");
+	o->argv = argv + optind;
+	return -1;
+}

@@ -1,0 +1,584 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <warden/child.h>
+#include <warden/clock.h>
+#include <warden/event.h>
+#include <warden/fd.h>
+#include <warden/loop.h>
+#include <warden/proc.h>
+#include <warden/signals.h>
+
+#include "config.h"
+#include "init.h"
+#include "log.h"
+
+enum phase {
+	PHASE_RUNNING, /* the main child runs */
+	PHASE_WAITING, /* it has exited; waiting for the rest (--wait-all) */
+	PHASE_GRACE,   /* leftovers got SIGTERM; waiting up to the grace period */
+	PHASE_KILLING, /* leftovers got SIGKILL; waiting for them to be reaped */
+};
+
+/* While leftovers are being killed, sweep again this often for stragglers. */
+#define KILL_SWEEP_NS (200 * WD_NSEC_PER_MSEC)
+
+struct init {
+	const struct init_opts *o;
+	wd_loop *loop;
+	wd_io sig_io;
+	wd_io pidfd_io;
+	wd_timer grace_timer;
+	wd_timer stop_timer;
+	pid_t self;
+	bool pid1;
+	bool proc_ok; /* /proc is this pid namespace's */
+	pid_t child;
+	int child_pidfd;
+	int child_status;
+	enum phase phase;
+	uint64_t started;
+	unsigned signalled, killed; /* leftovers sent SIGTERM, SIGKILL */
+	bool done;
+	int exit_code;
+};
+
+static const char *signame(int sig, char buf[static WD_SIGNAME_MAX])
+{
+	return wd_signal_name(sig, buf);
+}
+
+/* Every status field of an exit, for process.exited and orphan.reaped. */
+static void event_status(struct wd_json *j, const struct wd_exit *e)
+{
+	char name[WD_SIGNAME_MAX], words[64];
+
+	wd_json_int(j, "pid", e->pid);
+	if (WIFEXITED(e->status))
+		wd_json_int(j, "code", WEXITSTATUS(e->status));
+	else
+		wd_json_null(j, "code");
+	if (WIFSIGNALED(e->status))
+		wd_json_str(j, "signal", signame(WTERMSIG(e->status), name));
+	else
+		wd_json_null(j, "signal");
+	wd_json_bool(j, "core_dumped", WIFSIGNALED(e->status) && WCOREDUMP(e->status));
+	wd_json_str(j, "status", wd_status_describe(e->status, words, sizeof(words)));
+	wd_json_int(j, "exit_code", wd_status_code(e->status));
+}
+
+static uint64_t tv_us(const struct timeval *tv)
+{
+	return (uint64_t)tv->tv_sec * 1000000u + (uint64_t)tv->tv_usec;
+}
+
+/*
+ * Sends sig to everything left below warden: the main child's process group
+ * and every descendant; as PID 1, every process of the namespace. Returns
+ * how many processes were found to signal.
+ */
+static unsigned signal_leftovers(struct init *in, int sig)
+{
+	int n;
+
+	/*
+	 * As PID 1, kill(-1) reaches every process of the namespace at once,
+	 * even one entered from outside (nsenter); /proc only counts them.
+	 * Each process gets the signal once: a second SIGTERM means "hurry"
+	 * to some programs.
+	 */
+	if (in->pid1) {
+		n = in->proc_ok ? wd_proc_descendants(in->self, NULL, 0) : 0;
+		(void)kill(-1, sig);
+		return n > 0 ? (unsigned)n : 0;
+	}
+	if (!in->proc_ok) {
+		/* Without a usable /proc, the main child's group is all we know. */
+		return kill(-in->child, sig) == 0 ? 1 : 0;
+	}
+	n = wd_proc_kill_descendants(in->self, sig);
+	if (n < 0) {
+		log_errno(n, "cannot list leftover processes");
+		return kill(-in->child, sig) == 0 ? 1 : 0;
+	}
+	return (unsigned)n;
+}
+
+static void finish(struct init *in)
+{
+	int code = wd_status_code(in->child_status);
+
+	if (in->done)
+		return;
+	in->done = true;
+	wd_timer_stop(&in->grace_timer);
+	if (in->o->remap_exit[code])
+		code = 0;
+	in->exit_code = code;
+	log_info(1, "exiting with code %d", code);
+	if (events_on()) {
+		struct wd_json *j = event_begin("shutdown.finished");
+
+		wd_json_int(j, "exit_code", code);
+		wd_json_uint(j, "uptime_ms", (wd_now() - in->started) / WD_NSEC_PER_MSEC);
+		wd_json_uint(j, "signalled", in->signalled);
+		wd_json_uint(j, "killed", in->killed);
+		event_emit(j);
+	}
+	wd_loop_quit(in->loop);
+}
+
+static void kill_leftovers(struct init *in)
+{
+	unsigned n;
+
+	in->phase = PHASE_KILLING;
+	n = signal_leftovers(in, SIGKILL);
+	in->killed += n;
+	if (n)
+		log_info(1, "killed %u leftover process%s", n, n == 1 ? "" : "es");
+	/* A process forked just before its parent was killed may have been missed. */
+	(void)wd_timer_start(in->loop, &in->grace_timer, wd_now() + KILL_SWEEP_NS);
+}
+
+/* SIGTERM to every leftover, then SIGKILL after the grace period. */
+static void terminate_leftovers(struct init *in)
+{
+	if (in->o->grace == 0) {
+		kill_leftovers(in);
+		return;
+	}
+	in->phase = PHASE_GRACE;
+	in->signalled += signal_leftovers(in, SIGTERM);
+	/* A stopped process would never see its SIGTERM. */
+	(void)signal_leftovers(in, SIGCONT);
+	if (in->signalled)
+		log_info(1, "sent SIGTERM to %u leftover process%s", in->signalled,
+			 in->signalled == 1 ? "" : "es");
+	(void)wd_timer_start(in->loop, &in->grace_timer, wd_now() + in->o->grace);
+}
+
+static void on_grace_timer(wd_timer *t)
+{
+	struct init *in = t->data;
+
+	if (in->phase == PHASE_GRACE) {
+		log_info(1, "grace period over");
+		kill_leftovers(in);
+	} else if (in->phase == PHASE_KILLING) {
+		(void)signal_leftovers(in, SIGKILL);
+		(void)wd_timer_start(in->loop, t, wd_now() + KILL_SWEEP_NS);
+	}
+}
+
+static void on_stop_timer(wd_timer *t)
+{
+	struct init *in = t->data;
+
+	if (in->phase != PHASE_RUNNING)
+		return;
+	log_info(1, "stop timeout: killing process group %d", (int)in->child);
+	if (events_on()) {
+		struct wd_json *j = event_begin("stop.timeout");
+
+		wd_json_int(j, "pid", in->child);
+		event_emit(j);
+	}
+	(void)kill(-in->child, SIGKILL);
+	(void)wd_child_kill(in->child, in->child_pidfd, SIGKILL);
+}
+
+/* The main child has been reaped: decide what happens to the rest. */
+static void main_exited(struct init *in, const struct wd_exit *e)
+{
+	char words[64];
+
+	in->child_status = e->status;
+	log_info(1, "main process %d %s", (int)e->pid,
+		 wd_status_describe(e->status, words, sizeof(words)));
+	if (events_on()) {
+		struct wd_json *j = event_begin("process.exited");
+
+		event_status(j, e);
+		wd_json_uint(j, "utime_us", tv_us(&e->rusage.ru_utime));
+		wd_json_uint(j, "stime_us", tv_us(&e->rusage.ru_stime));
+		wd_json_int(j, "maxrss_kb", e->rusage.ru_maxrss);
+		event_emit(j);
+	}
+	if (in->child_pidfd >= 0) {
+		wd_io_stop(&in->pidfd_io);
+		close(in->child_pidfd);
+		in->child_pidfd = -1;
+	}
+	wd_timer_stop(&in->stop_timer);
+	if (events_on()) {
+		struct wd_json *j = event_begin("shutdown.started");
+		int pending = in->proc_ok ? wd_proc_descendants(in->self, NULL, 0) : -1;
+
+		wd_json_str(j, "reason", "main process exited");
+		if (pending >= 0)
+			wd_json_int(j, "pending", pending);
+		else
+			wd_json_null(j, "pending");
+		event_emit(j);
+	}
+	if (in->o->leftovers == LEFTOVERS_WAIT)
+		in->phase = PHASE_WAITING;
+	else
+		terminate_leftovers(in);
+}
+
+static void orphan_reaped(struct init *in, const struct wd_exit *e)
+{
+	char words[64];
+
+	(void)in;
+	log_info(2, "reaped orphan %d, %s", (int)e->pid,
+		 wd_status_describe(e->status, words, sizeof(words)));
+	if (events_on()) {
+		struct wd_json *j = event_begin("orphan.reaped");
+
+		event_status(j, e);
+		event_emit(j);
+	}
+}
+
+/* Reaps everything that has ended; finishes when nothing is left. */
+static void reap_all(struct init *in)
+{
+	struct wd_exit e;
+	int r;
+
+	while ((r = wd_reap(&e)) > 0) {
+		if (e.pid == in->child && in->phase == PHASE_RUNNING)
+			main_exited(in, &e);
+		else
+			orphan_reaped(in, &e);
+	}
+	if (r == -ECHILD && in->phase != PHASE_RUNNING)
+		finish(in);
+	else if (r < 0 && r != -ECHILD)
+		log_errno(r, "wait4");
+}
+
+static void forward(struct init *in, int received)
+{
+	char rname[WD_SIGNAME_MAX], sname[WD_SIGNAME_MAX];
+	int sig = in->o->rewrite[received];
+	const char *target;
+	int r = 0;
+	pid_t to;
+
+	if (sig == 0) {
+		log_info(2, "dropped %s", signame(received, rname));
+		if (events_on()) {
+			struct wd_json *j = event_begin("signal.dropped");
+
+			wd_json_str(j, "received", signame(received, rname));
+			event_emit(j);
+		}
+		return;
+	}
+	if (in->phase == PHASE_RUNNING) {
+		if (in->o->group) {
+			target = "group";
+			to = in->child;
+			r = kill(-in->child, sig) < 0 ? -errno : 0;
+		} else {
+			target = "process";
+			to = in->child;
+			r = wd_child_kill(in->child, in->child_pidfd, sig);
+		}
+	} else {
+		target = "descendants";
+		to = in->self;
+		(void)signal_leftovers(in, sig);
+	}
+	if (r < 0 && r != -ESRCH)
+		log_errno(r, "cannot forward %s", signame(sig, sname));
+	log_info(2, "forwarded %s as %s to %s %d", signame(received, rname), signame(sig, sname),
+		 target, (int)to);
+	if (events_on()) {
+		struct wd_json *j = event_begin("signal.forwarded");
+
+		wd_json_str(j, "signal", signame(sig, sname));
+		wd_json_str(j, "received", signame(received, rname));
+		wd_json_str(j, "target", target);
+		wd_json_int(j, "pid", to);
+		event_emit(j);
+	}
+}
+
+static void on_signal(struct init *in, int sig)
+{
+	bool stop_request = sig == SIGTERM || sig == SIGINT || sig == SIGQUIT;
+
+	if (sig == SIGCHLD) {
+		reap_all(in);
+		return;
+	}
+	if (in->phase == PHASE_RUNNING && stop_request && in->o->stop_timeout &&
+	    !in->stop_timer.armed)
+		(void)wd_timer_start(in->loop, &in->stop_timer, wd_now() + in->o->stop_timeout);
+	if (in->phase == PHASE_WAITING && (sig == SIGTERM || sig == SIGINT)) {
+		log_info(1, "%s while waiting for leftovers: stopping them",
+			 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		terminate_leftovers(in);
+		return;
+	}
+	forward(in, sig);
+}
+
+static void on_signalfd(wd_io *io, uint32_t revents)
+{
+	struct init *in = io->data;
+	struct signalfd_siginfo si[16];
+	ssize_t n;
+	size_t i;
+
+	(void)revents;
+	for (;;) {
+		n = read(io->fd, si, sizeof(si));
+		if (n <= 0)
+			break;
+		for (i = 0; i < (size_t)n / sizeof(si[0]); i++)
+			on_signal(in, (int)si[i].ssi_signo);
+	}
+	/* A coalesced or missed SIGCHLD must not leave a zombie: reap anyway. */
+	reap_all(in);
+}
+
+static void on_pidfd(wd_io *io, uint32_t revents)
+{
+	(void)revents;
+	reap_all(io->data);
+}
+
+/* Socket activation: LISTEN_FDS meant for warden, passed on to the child. */
+static int listen_fds(void)
+{
+	const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
+	long n;
+
+	if (!pid_s || !fds_s || atol(pid_s) != (long)getpid())
+		return 0;
+	n = atol(fds_s);
+	return n > 0 && n < 65536 ? (int)n : 0;
+}
+
+/* Closes what warden inherited but was not asked to pass on. */
+static int close_inherited(const struct init_opts *o, int nlisten, int *ret_nfds)
+{
+	int keep_n = o->preserve_fds > nlisten ? o->preserve_fds : nlisten;
+	int keep[2] = {-1, -1};
+	size_t nkeep = 0;
+	int r;
+
+	if (o->events && strncmp(o->events, "fd:", 3) == 0)
+		keep[nkeep++] = atoi(o->events + 3);
+	/* Keep 3 .. 3+keep_n-1 by closing from 3+keep_n, plus the event fd. */
+	r = wd_fd_close_from(3 + keep_n, keep, nkeep);
+	*ret_nfds = 3 + keep_n;
+	return r;
+}
+
+/* Builds the child's environment with a LISTEN_PID slot for its own pid. */
+static char **listen_env(char *slot)
+{
+	extern char **environ;
+	size_t n = 0, i, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], "LISTEN_PID=", 11) != 0)
+			env[k++] = environ[i];
+	strcpy(slot, "LISTEN_PID=0");
+	env[k++] = slot;
+	env[k] = NULL;
+	return env;
+}
+
+static int spawn_main(struct init *in, const sigset_t *orig_mask, int nfds, int nlisten)
+{
+	static char pid_slot[WD_PID_ENV_MAX];
+	struct wd_spawn sp = {0};
+	struct wd_spawn_result res;
+	int *fds = NULL, i, r;
+	char **env = NULL;
+
+	sp.argv = in->o->argv;
+	sp.sigmask = orig_mask;
+	sp.flags = WD_SPAWN_SETPGID;
+	sp.tty_fd = -1;
+	sp.umask = -1;
+	/* The child takes the terminal only if warden's group has it now. */
+	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp()) {
+		sp.flags |= WD_SPAWN_FOREGROUND;
+		sp.tty_fd = STDIN_FILENO;
+	}
+	if (nfds > 3) {
+		fds = calloc((size_t)nfds, sizeof(*fds));
+		if (!fds)
+			return -ENOMEM;
+		for (i = 0; i < nfds; i++)
+			fds[i] = i;
+		sp.fds = fds;
+		sp.nfds = (size_t)nfds;
+	}
+	if (nlisten) {
+		env = listen_env(pid_slot);
+		if (!env) {
+			free(fds);
+			return -ENOMEM;
+		}
+		sp.envp = env;
+		sp.listen_pid_env = pid_slot;
+	}
+	r = wd_spawn(&sp, &res);
+	free(fds);
+	free(env);
+	if (r < 0) {
+		if (res.stage == WD_STAGE_EXEC)
+			log_errno(r, "cannot execute '%s'", in->o->argv[0]);
+		else
+			log_errno(r, "cannot start '%s'", in->o->argv[0]);
+		return r;
+	}
+	in->child = res.pid;
+	in->child_pidfd = res.pidfd;
+	log_info(1, "started %s as pid %d", in->o->argv[0], (int)res.pid);
+	if (events_on()) {
+		struct wd_json *j = event_begin("process.started");
+
+		wd_json_int(j, "pid", res.pid);
+		wd_json_strv(j, "command", in->o->argv);
+		event_emit(j);
+	}
+	return 0;
+}
+
+/* Death signal for warden itself, set so that no parent death is missed. */
+static int set_pdeathsig(int sig)
+{
+	pid_t parent = getppid();
+
+	if (prctl(PR_SET_PDEATHSIG, sig) < 0)
+		return -errno;
+	/* The parent died before prctl(): the signal will never come, so send it. */
+	if (getppid() != parent)
+		(void)raise(sig);
+	return 0;
+}
+
+int init_run(const struct init_opts *o, const sigset_t *orig_mask)
+{
+	struct init in = {.o = o, .child_pidfd = -1};
+	int r, nfds, nlisten = listen_fds();
+
+	in.started = wd_now();
+	in.self = getpid();
+	in.pid1 = in.self == 1;
+
+	r = close_inherited(o, nlisten, &nfds);
+	if (r < 0)
+		log_errno(r, "cannot close inherited descriptors");
+	if (o->events) {
+		r = events_open(o->events);
+		if (r < 0) {
+			log_errno(r, "cannot open events destination '%s'", o->events);
+			return EXIT_WARDEN;
+		}
+		if (events_fd() > STDERR_FILENO && events_fd() >= nfds)
+			(void)wd_fd_set_cloexec(events_fd(), true);
+	}
+	if (!in.pid1) {
+		if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+			log_errno(errno, "cannot become a subreaper; orphans will not be reaped");
+		else
+			log_info(1, "not PID 1, acting as a subreaper");
+	}
+	in.proc_ok = wd_proc_is_own();
+	if (o->pdeathsig) {
+		r = set_pdeathsig(o->pdeathsig);
+		if (r < 0)
+			log_errno(r, "cannot set the parent-death signal");
+	}
+
+	r = wd_loop_new(&in.loop);
+	if (r < 0) {
+		log_errno(r, "cannot create the event loop");
+		return EXIT_WARDEN;
+	}
+	in.sig_io.fd = wd_signalfd_open();
+	if (in.sig_io.fd < 0) {
+		log_errno(in.sig_io.fd, "cannot open a signalfd");
+		wd_loop_free(in.loop);
+		return EXIT_WARDEN;
+	}
+	in.sig_io.events = EPOLLIN;
+	in.sig_io.cb = on_signalfd;
+	in.sig_io.data = &in;
+	r = wd_io_start(in.loop, &in.sig_io);
+	if (r < 0) {
+		log_errno(r, "cannot watch the signalfd");
+		goto out;
+	}
+	in.grace_timer.cb = on_grace_timer;
+	in.grace_timer.data = &in;
+	in.stop_timer.cb = on_stop_timer;
+	in.stop_timer.data = &in;
+
+	if (events_on()) {
+		struct wd_json *j = event_begin("warden.started");
+
+		wd_json_str(j, "version", WARDEN_VERSION);
+		wd_json_int(j, "pid", in.self);
+		wd_json_bool(j, "pid1", in.pid1);
+		wd_json_bool(j, "subreaper", !in.pid1);
+		wd_json_strv(j, "command", o->argv);
+		event_emit(j);
+	}
+
+	r = spawn_main(&in, orig_mask, nfds, nlisten);
+	if (r < 0) {
+		in.exit_code = wd_spawn_exit_code(r);
+		goto out;
+	}
+	if (in.child_pidfd >= 0) {
+		in.pidfd_io.fd = in.child_pidfd;
+		in.pidfd_io.events = EPOLLIN;
+		in.pidfd_io.cb = on_pidfd;
+		in.pidfd_io.data = &in;
+		(void)wd_io_start(in.loop, &in.pidfd_io);
+	}
+
+	/*
+	 * From here on warden must not die: every failure is reported and the
+	 * loop goes on reaping.
+	 */
+	reap_all(&in);
+	r = wd_loop_run(in.loop);
+	if (r < 0) {
+		log_errno(r, "the event loop failed");
+		in.exit_code = EXIT_WARDEN;
+	}
+out:
+	close(in.sig_io.fd);
+	wd_loop_free(in.loop);
+	return in.exit_code;
+}
