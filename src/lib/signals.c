@@ -120,7 +120,7 @@ int wd_signal_parse(const char *s, bool allow_zero, int *ret_sig)
 		return -EINVAL;
 	if (isdigit((unsigned char)*s)) {
 		v = parse_digits(s);
-		if (v < 0 || v > SIGRTMAX || (v == 0 && !allow_zero))
+		if (v < 0 || v > WD_SIGRTMAX || (v == 0 && !allow_zero))
 			return -EINVAL;
 		*ret_sig = (int)v;
 		return 0;
@@ -134,7 +134,7 @@ int wd_signal_parse(const char *s, bool allow_zero, int *ret_sig)
 		}
 	if (strncasecmp(n, "RTMIN", 5) == 0 || strncasecmp(n, "RTMAX", 5) == 0) {
 		bool min = toupper((unsigned char)n[3]) == 'I';
-		int base = min ? SIGRTMIN : SIGRTMAX;
+		int base = min ? WD_SIGRTMIN : WD_SIGRTMAX;
 
 		n += 5;
 		if (!*n) {
@@ -144,7 +144,7 @@ int wd_signal_parse(const char *s, bool allow_zero, int *ret_sig)
 		if ((min && *n != '+') || (!min && *n != '-'))
 			return -EINVAL;
 		v = parse_digits(n + 1);
-		if (v < 0 || v > SIGRTMAX - SIGRTMIN)
+		if (v < 0 || v > WD_SIGRTMAX - WD_SIGRTMIN)
 			return -EINVAL;
 		*ret_sig = min ? base + (int)v : base - (int)v;
 		return 0;
@@ -161,12 +161,12 @@ const char *wd_signal_name(int sig, char *buf)
 			snprintf(buf, WD_SIGNAME_MAX, "SIG%s", names[i].name);
 			return buf;
 		}
-	if (sig == SIGRTMIN)
+	if (sig == WD_SIGRTMIN)
 		snprintf(buf, WD_SIGNAME_MAX, "SIGRTMIN");
-	else if (sig == SIGRTMAX)
+	else if (sig == WD_SIGRTMAX)
 		snprintf(buf, WD_SIGNAME_MAX, "SIGRTMAX");
-	else if (sig > SIGRTMIN && sig < SIGRTMAX)
-		snprintf(buf, WD_SIGNAME_MAX, "SIGRTMIN+%d", sig - SIGRTMIN);
+	else if (sig > WD_SIGRTMIN && sig < WD_SIGRTMAX)
+		snprintf(buf, WD_SIGNAME_MAX, "SIGRTMIN+%d", sig - WD_SIGRTMIN);
 	else
 		snprintf(buf, WD_SIGNAME_MAX, "SIG%d", sig);
 	return buf;
@@ -174,5 +174,5 @@ const char *wd_signal_name(int sig, char *buf)
 
 bool wd_signal_catchable(int sig)
 {
-	return sig >= 1 && sig <= SIGRTMAX && sig != SIGKILL && sig != SIGSTOP;
+	return sig >= 1 && sig <= WD_SIGRTMAX && sig != SIGKILL && sig != SIGSTOP;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -28,6 +29,7 @@ enum phase {
 	PHASE_WAITING, /* it has exited; waiting for the rest (--wait-all) */
 	PHASE_GRACE,   /* leftovers got SIGTERM; waiting up to the grace period */
 	PHASE_KILLING, /* leftovers got SIGKILL; waiting for them to be reaped */
+	PHASE_EXITING, /* exiting once what has already ended is reaped */
 };
 
 /* While leftovers are being killed, sweep again this often for stragglers. */
@@ -51,6 +53,8 @@ struct init {
 	unsigned signalled, killed; /* leftovers sent SIGTERM, SIGKILL */
 	bool done;
 	int exit_code;
+	/* dumb-init: giving up the terminal sent these to warden; not forwarded. */
+	bool swallow_hup, swallow_cont;
 };
 
 static const char *signame(int sig, char buf[static WD_SIGNAME_MAX])
@@ -232,18 +236,22 @@ static void main_exited(struct init *in, const struct wd_exit *e)
 			wd_json_null(j, "pending");
 		event_emit(j);
 	}
-	if (in->o->leftovers == LEFTOVERS_WAIT)
-		in->phase = PHASE_WAITING;
-	else
-		terminate_leftovers(in);
+	switch (in->o->leftovers) {
+	case LEFTOVERS_WAIT: in->phase = PHASE_WAITING; break;
+	case LEFTOVERS_EXIT:
+		in->phase = PHASE_EXITING;
+		if (in->o->term_group_at_exit && in->o->rewrite[SIGTERM])
+			(void)kill(-in->child, in->o->rewrite[SIGTERM]);
+		break;
+	case LEFTOVERS_TERMINATE: terminate_leftovers(in); break;
+	}
 }
 
 static void orphan_reaped(struct init *in, const struct wd_exit *e)
 {
 	char words[64];
 
-	(void)in;
-	log_info(2, "reaped orphan %d, %s", (int)e->pid,
+	log_info(in->o->warn_reaped ? 0 : 2, "reaped orphan %d, %s", (int)e->pid,
 		 wd_status_describe(e->status, words, sizeof(words)));
 	if (events_on()) {
 		struct wd_json *j = event_begin("orphan.reaped");
@@ -265,7 +273,7 @@ static void reap_all(struct init *in)
 		else
 			orphan_reaped(in, &e);
 	}
-	if (r == -ECHILD && in->phase != PHASE_RUNNING)
+	if (in->phase == PHASE_EXITING || (r == -ECHILD && in->phase != PHASE_RUNNING))
 		finish(in);
 	else if (r < 0 && r != -ECHILD)
 		log_errno(r, "wait4");
@@ -327,6 +335,14 @@ static void on_signal(struct init *in, int sig)
 		reap_all(in);
 		return;
 	}
+	if (sig == SIGHUP && in->swallow_hup) {
+		in->swallow_hup = false;
+		return;
+	}
+	if (sig == SIGCONT && in->swallow_cont) {
+		in->swallow_cont = false;
+		return;
+	}
 	if (in->phase == PHASE_RUNNING && stop_request && in->o->stop_timeout &&
 	    !in->stop_timer.armed)
 		(void)wd_timer_start(in->loop, &in->stop_timer, wd_now() + in->o->stop_timeout);
@@ -337,6 +353,13 @@ static void on_signal(struct init *in, int sig)
 		return;
 	}
 	forward(in, sig);
+	/*
+	 * dumb-init's job control: once the child has been told to stop, stop
+	 * too; SIGCONT resumes warden and is then forwarded like any signal.
+	 */
+	if (in->o->stop_on_tty_signals && in->phase == PHASE_RUNNING &&
+	    (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU))
+		(void)raise(SIGSTOP);
 }
 
 static void on_signalfd(wd_io *io, uint32_t revents)
@@ -422,14 +445,27 @@ static int spawn_main(struct init *in, const sigset_t *orig_mask, int nfds, int 
 	char **env = NULL;
 
 	sp.argv = in->o->argv;
-	sp.sigmask = orig_mask;
-	sp.flags = WD_SPAWN_SETPGID;
+	sp.sigmask = in->o->reset_child_signals ? NULL : orig_mask;
+	sp.flags = in->o->reset_child_signals ? WD_SPAWN_RESET_SIGNALS : 0;
 	sp.tty_fd = -1;
 	sp.umask = -1;
-	/* The child takes the terminal only if warden's group has it now. */
-	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp()) {
-		sp.flags |= WD_SPAWN_FOREGROUND;
-		sp.tty_fd = STDIN_FILENO;
+	switch (in->o->child_group) {
+	case CHILD_PGRP:
+		sp.flags |= WD_SPAWN_SETPGID;
+		/* The child takes the terminal only if warden's group has it now. */
+		if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp()) {
+			sp.flags |= WD_SPAWN_FOREGROUND;
+			sp.tty_fd = STDIN_FILENO;
+		}
+		break;
+	case CHILD_SESSION:
+		sp.flags |= WD_SPAWN_SETSID;
+		if (isatty(STDIN_FILENO)) {
+			sp.flags |= WD_SPAWN_CTTY;
+			sp.tty_fd = STDIN_FILENO;
+		}
+		break;
+	case CHILD_SAME: break;
 	}
 	if (nfds > 3) {
 		fds = calloc((size_t)nfds, sizeof(*fds));
@@ -470,6 +506,23 @@ static int spawn_main(struct init *in, const sigset_t *orig_mask, int nfds, int 
 		event_emit(j);
 	}
 	return 0;
+}
+
+/*
+ * Gives up the controlling terminal so that the child's new session can take
+ * it. A session leader that does so sends itself SIGHUP and SIGCONT: those
+ * two are not the user's, so they are not forwarded.
+ */
+static void detach_tty(struct init *in)
+{
+	if (!isatty(STDIN_FILENO))
+		return;
+	if (ioctl(STDIN_FILENO, TIOCNOTTY) < 0) {
+		log_info(2, "cannot detach from the terminal: %s", strerror(errno));
+		return;
+	}
+	if (getsid(0) == getpid())
+		in->swallow_hup = in->swallow_cont = true;
 }
 
 /* Death signal for warden itself, set so that no parent death is missed. */
@@ -554,11 +607,15 @@ int init_run(const struct init_opts *o, const sigset_t *orig_mask)
 		event_emit(j);
 	}
 
+	if (o->detach_tty)
+		detach_tty(&in);
 	r = spawn_main(&in, orig_mask, nfds, nlisten);
 	if (r < 0) {
-		in.exit_code = wd_spawn_exit_code(r);
+		in.exit_code = o->exec_fail_code ? o->exec_fail_code : wd_spawn_exit_code(r);
 		goto out;
 	}
+	if (o->chdir_root && chdir("/") < 0)
+		log_errno(errno, "cannot change directory to /");
 	if (in.child_pidfd >= 0) {
 		in.pidfd_io.fd = in.child_pidfd;
 		in.pidfd_io.events = EPOLLIN;

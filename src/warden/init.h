@@ -19,6 +19,15 @@
 enum leftovers {
 	LEFTOVERS_TERMINATE, /* SIGTERM, grace period, SIGKILL (the default) */
 	LEFTOVERS_WAIT,	     /* --wait-all: wait for them to end on their own */
+	LEFTOVERS_EXIT,	     /* exit at once, after reaping what has already ended
+				(tini, dumb-init: their users rely on that timing) */
+};
+
+/* Where the child runs. */
+enum child_group {
+	CHILD_PGRP,    /* a process group of its own, with the terminal's foreground */
+	CHILD_SESSION, /* a session of its own, taking the terminal (dumb-init) */
+	CHILD_SAME,    /* warden's own group (dumb-init --single-child) */
 };
 
 struct init_opts {
@@ -32,6 +41,16 @@ struct init_opts {
 	enum leftovers leftovers;
 	int preserve_fds;
 	const char *events;
+
+	/* For tini and dumb-init compatibility; init mode leaves them zero. */
+	enum child_group child_group;
+	bool term_group_at_exit;  /* rewritten SIGTERM to the group before exiting */
+	bool reset_child_signals; /* the child starts with every signal default */
+	bool stop_on_tty_signals; /* stop warden after forwarding TSTP/TTIN/TTOU */
+	bool detach_tty;	  /* give up the controlling terminal first */
+	bool chdir_root;	  /* warden moves to / once the child runs */
+	bool warn_reaped;	  /* a message for every orphan reaped */
+	int exec_fail_code;	  /* 0: 127 for not found, 126 otherwise */
 };
 
 /* Fills opts with the defaults of init mode. */
@@ -45,5 +64,11 @@ int init_run(const struct init_opts *o, const sigset_t *orig_mask);
 
 /* Parses warden's own command line (init mode). Returns -1 to run, or an exit code. */
 int cli_parse(int argc, char **argv, struct init_opts *o);
+
+/* The same for tini's command line (invoked as tini or docker-init). */
+int compat_tini_parse(int argc, char **argv, struct init_opts *o);
+
+/* The same for dumb-init's command line. */
+int compat_dumb_init_parse(int argc, char **argv, struct init_opts *o);
 
 #endif

@@ -12,6 +12,7 @@ int main(int argc, char **argv)
 {
 	struct init_opts o;
 	sigset_t orig_mask;
+	const char *name;
 	int r;
 
 	/*
@@ -25,7 +26,15 @@ int main(int argc, char **argv)
 		return EXIT_WARDEN;
 	}
 	init_opts_defaults(&o);
-	r = cli_parse(argc, argv, &o);
+	/* Under another init's name, warden takes that init's command line. */
+	name = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	name = name ? name + 1 : argc > 0 ? argv[0] : "warden";
+	if (strcmp(name, "tini") == 0 || strcmp(name, "docker-init") == 0)
+		r = compat_tini_parse(argc, argv, &o);
+	else if (strcmp(name, "dumb-init") == 0)
+		r = compat_dumb_init_parse(argc, argv, &o);
+	else
+		r = cli_parse(argc, argv, &o);
 	if (r >= 0)
 		return r;
 	return init_run(&o, &orig_mask);
