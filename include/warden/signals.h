@@ -11,6 +11,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/*
+ * The real-time signals as the kernel numbers them and as kill(1), bash and
+ * glibc programs name them. The C library's own SIGRTMIN differs (musl
+ * keeps 35 for itself), so names are fixed here, not taken from it.
+ */
+#define WD_SIGRTMIN 34
+#define WD_SIGRTMAX 64
+
 /* Big enough for any name wd_signal_name() writes, NUL included. */
 #define WD_SIGNAME_MAX 16
 
@@ -38,7 +46,7 @@ int wd_signalfd_open(void);
 
 /*
  * Parses a signal: a name with or without "SIG" in any case ("TERM",
- * "SIGterm"), "RTMIN", "RTMIN+N", "RTMAX-N", or a number 1..SIGRTMAX.
+ * "SIGterm"), "RTMIN", "RTMIN+N", "RTMAX-N", or a number 1..64.
  * When allow_zero is true, "0" is accepted and gives 0.
  * Returns 0 and *ret_sig, or -EINVAL.
  */

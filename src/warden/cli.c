@@ -9,7 +9,7 @@
 #include <warden/clock.h>
 #include <warden/signals.h>
 
-#include "config.h"
+#include "version.h"
 #include "init.h"
 #include "log.h"
 

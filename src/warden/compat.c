@@ -15,7 +15,7 @@
 
 #include <warden/signals.h>
 
-#include "config.h"
+#include "version.h"
 #include "init.h"
 #include "log.h"
 

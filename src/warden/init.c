@@ -20,7 +20,7 @@
 #include <warden/proc.h>
 #include <warden/signals.h>
 
-#include "config.h"
+#include "version.h"
 #include "init.h"
 #include "log.h"
 
