@@ -53,6 +53,14 @@ struct wd_spawn {
 	 * into it before exec.
 	 */
 	char *listen_pid_env;
+	/* Credentials: when set_creds, the child takes these before exec. */
+	bool set_creds;
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t ngroups;
+	/* When not NULL, the child's RLIMIT_NOFILE (e.g. the one warden had). */
+	const struct rlimit *nofile;
 };
 
 #define WD_PID_ENV_MAX 32

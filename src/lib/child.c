@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -160,6 +161,15 @@ static void child_run(const struct wd_spawn *o, int errpipe, pid_t parent)
 	}
 	if (o->umask >= 0)
 		umask((mode_t)o->umask);
+	if (o->nofile && setrlimit(RLIMIT_NOFILE, o->nofile) < 0)
+		goto fail_errno;
+	if (o->set_creds) {
+		f.stage = WD_STAGE_CREDENTIALS;
+		if (setgroups(o->ngroups, o->groups) < 0 || setgid(o->gid) < 0 ||
+		    setuid(o->uid) < 0)
+			goto fail_errno;
+		f.stage = WD_STAGE_SETUP;
+	}
 	if (o->cwd && chdir(o->cwd) < 0) {
 		f.stage = WD_STAGE_CHDIR;
 		goto fail_errno;

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -57,6 +58,8 @@ int wd_fd_close_from(int lowfd, const int *keep, size_t nkeep)
 				next = keep[i];
 		more = next >= 0;
 		if (next == from) {
+			if (from == INT_MAX)
+				break;
 			from++;
 			continue;
 		}
@@ -65,8 +68,9 @@ int wd_fd_close_from(int lowfd, const int *keep, size_t nkeep)
 			r = -errno;
 			break;
 		}
-		if (more)
-			from = next + 1;
+		if (!more || next == INT_MAX)
+			break;
+		from = next + 1;
 	}
 	if (r == -ENOSYS || r == -EINVAL)
 		return close_from_proc(lowfd, keep, nkeep);
@@ -107,7 +111,7 @@ int wd_fd_list(int pid, int *fds, size_t max)
 	d = opendir(path);
 	if (!d)
 		return -errno;
-	dfd = pid > 0 ? -1 : dirfd(d);
+	dfd = pid > 0 && pid != getpid() ? -1 : dirfd(d);
 	while ((de = readdir(d))) {
 		char *end;
 		long fd = strtol(de->d_name, &end, 10);

@@ -125,8 +125,17 @@ int wd_signal_parse(const char *s, bool allow_zero, int *ret_sig)
 		*ret_sig = (int)v;
 		return 0;
 	}
-	if (strncasecmp(n, "SIG", 3) == 0)
+	if (strncasecmp(n, "SIG", 3) == 0) {
 		n += 3;
+		/* "SIG32" is how wd_signal_name() writes a signal with no name. */
+		if (isdigit((unsigned char)*n)) {
+			v = parse_digits(n);
+			if (v < 1 || v > WD_SIGRTMAX)
+				return -EINVAL;
+			*ret_sig = (int)v;
+			return 0;
+		}
+	}
 	for (i = 0; i < NNAMES; i++)
 		if (strcasecmp(n, names[i].name) == 0) {
 			*ret_sig = names[i].sig;

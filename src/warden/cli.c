@@ -15,9 +15,13 @@
 
 static const char usage[] =
 	"Usage: warden [OPTIONS] [--] COMMAND [ARG...]\n"
+	"       warden [-v] [--events DEST] [--check] -c FILE\n"
 	"Run COMMAND as a well-behaved PID 1: reap every zombie, forward signals,\n"
 	"and when COMMAND exits, stop what it left behind and exit with its status.\n"
+	"With -c, run the services that FILE describes (see warden.conf(5)).\n"
 	"\n"
+	"  -c, --config FILE        supervisor mode: run the services of FILE\n"
+	"      --check              with -c: check FILE and exit\n"
 	"  -g, --group              forward signals to COMMAND's whole process group\n"
 	"  -r, --rewrite FROM:TO    forward signal FROM as TO (TO 0 drops it); repeatable\n"
 	"  -p, --pdeathsig SIG      get SIG when warden's parent dies, and forward it\n"
@@ -46,6 +50,7 @@ enum {
 	OPT_STOP_TIMEOUT,
 	OPT_PRESERVE_FDS,
 	OPT_EVENTS,
+	OPT_CHECK,
 };
 
 static const struct option options[] = {
@@ -58,6 +63,8 @@ static const struct option options[] = {
 	{"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
 	{"preserve-fds", required_argument, NULL, OPT_PRESERVE_FDS},
 	{"events", required_argument, NULL, OPT_EVENTS},
+	{"config", required_argument, NULL, 'c'},
+	{"check", no_argument, NULL, OPT_CHECK},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -131,44 +138,59 @@ void init_opts_defaults(struct init_opts *o)
 
 int cli_parse(int argc, char **argv, struct init_opts *o)
 {
+	const char *init_only = NULL; /* an option that means nothing with -c */
 	int c, r, v;
 
 	opterr = 0;
 	/* "+": stop at the first non-option, so "warden sh -c x" works. */
-	while ((c = getopt_long(argc, argv, "+:gr:p:e:t:vhV", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:gr:p:e:t:c:vhV", options, NULL)) != -1) {
 		switch (c) {
-		case 'g': o->group = true; break;
+		case 'g':
+			init_only = "-g/--group";
+			o->group = true;
+			break;
 		case 'r':
+			init_only = "-r/--rewrite";
 			r = parse_rewrite(optarg, o);
 			if (r >= 0)
 				return r;
 			break;
 		case 'p':
+			init_only = "-p/--pdeathsig";
 			if (wd_signal_parse(optarg, false, &o->pdeathsig) < 0)
 				return usage_error("invalid signal '%s' for --pdeathsig", optarg);
 			break;
 		case 'e':
+			init_only = "-e/--remap-exit";
 			if (parse_int(optarg, 0, 255, &v) < 0)
 				return usage_error(
 					"invalid exit code '%s' for --remap-exit (0-255)", optarg);
 			o->remap_exit[v] = true;
 			break;
 		case 't':
+			init_only = "-t/--grace";
 			if (wd_duration_parse(optarg, &o->grace) < 0)
 				return usage_error("invalid duration '%s' for --grace", optarg);
 			break;
-		case OPT_WAIT_ALL: o->leftovers = LEFTOVERS_WAIT; break;
+		case OPT_WAIT_ALL:
+			init_only = "--wait-all";
+			o->leftovers = LEFTOVERS_WAIT;
+			break;
 		case OPT_STOP_TIMEOUT:
+			init_only = "--stop-timeout";
 			if (wd_duration_parse(optarg, &o->stop_timeout) < 0)
 				return usage_error("invalid duration '%s' for --stop-timeout",
 						   optarg);
 			break;
 		case OPT_PRESERVE_FDS:
+			init_only = "--preserve-fds";
 			if (parse_int(optarg, 0, 65536, &o->preserve_fds) < 0)
 				return usage_error("invalid number '%s' for --preserve-fds",
 						   optarg);
 			break;
 		case OPT_EVENTS: o->events = optarg; break;
+		case 'c': o->config = optarg; break;
+		case OPT_CHECK: o->check = true; break;
 		case 'v': log_verbosity++; break;
 		case 'h': fputs(usage, stdout); return 0;
 		case 'V': printf("warden %s (git %s)\n", WARDEN_VERSION, WARDEN_COMMIT); return 0;
@@ -179,6 +201,17 @@ int cli_parse(int argc, char **argv, struct init_opts *o)
 			return usage_error("unknown option '-%c'", optopt);
 		}
 	}
+	if (o->config) {
+		if (optind < argc)
+			return usage_error(
+				"-c runs the services of a file: no COMMAND ('%s') with it",
+				argv[optind]);
+		if (init_only)
+			return usage_error("%s applies to a COMMAND, not with -c", init_only);
+		return -1;
+	}
+	if (o->check)
+		return usage_error("--check needs -c FILE");
 	if (optind >= argc)
 		return usage_error("missing command");
 	o->argv = argv + optind;

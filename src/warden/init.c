@@ -23,6 +23,7 @@
 #include "version.h"
 #include "init.h"
 #include "log.h"
+#include "tree.h"
 
 enum phase {
 	PHASE_RUNNING, /* the main child runs */
@@ -42,9 +43,7 @@ struct init {
 	wd_io pidfd_io;
 	wd_timer grace_timer;
 	wd_timer stop_timer;
-	pid_t self;
-	bool pid1;
-	bool proc_ok; /* /proc is this pid namespace's */
+	struct tree tree;
 	pid_t child;
 	int child_pidfd;
 	int child_status;
@@ -62,60 +61,14 @@ static const char *signame(int sig, char buf[static WD_SIGNAME_MAX])
 	return wd_signal_name(sig, buf);
 }
 
-/* Every status field of an exit, for process.exited and orphan.reaped. */
-static void event_status(struct wd_json *j, const struct wd_exit *e)
-{
-	char name[WD_SIGNAME_MAX], words[64];
-
-	wd_json_int(j, "pid", e->pid);
-	if (WIFEXITED(e->status))
-		wd_json_int(j, "code", WEXITSTATUS(e->status));
-	else
-		wd_json_null(j, "code");
-	if (WIFSIGNALED(e->status))
-		wd_json_str(j, "signal", signame(WTERMSIG(e->status), name));
-	else
-		wd_json_null(j, "signal");
-	wd_json_bool(j, "core_dumped", WIFSIGNALED(e->status) && WCOREDUMP(e->status));
-	wd_json_str(j, "status", wd_status_describe(e->status, words, sizeof(words)));
-	wd_json_int(j, "exit_code", wd_status_code(e->status));
-}
-
 static uint64_t tv_us(const struct timeval *tv)
 {
 	return (uint64_t)tv->tv_sec * 1000000u + (uint64_t)tv->tv_usec;
 }
 
-/*
- * Sends sig to everything left below warden: the main child's process group
- * and every descendant; as PID 1, every process of the namespace. Returns
- * how many processes were found to signal.
- */
 static unsigned signal_leftovers(struct init *in, int sig)
 {
-	int n;
-
-	/*
-	 * As PID 1, kill(-1) reaches every process of the namespace at once,
-	 * even one entered from outside (nsenter); /proc only counts them.
-	 * Each process gets the signal once: a second SIGTERM means "hurry"
-	 * to some programs.
-	 */
-	if (in->pid1) {
-		n = in->proc_ok ? wd_proc_descendants(in->self, NULL, 0) : 0;
-		(void)kill(-1, sig);
-		return n > 0 ? (unsigned)n : 0;
-	}
-	if (!in->proc_ok) {
-		/* Without a usable /proc, the main child's group is all we know. */
-		return kill(-in->child, sig) == 0 ? 1 : 0;
-	}
-	n = wd_proc_kill_descendants(in->self, sig);
-	if (n < 0) {
-		log_errno(n, "cannot list leftover processes");
-		return kill(-in->child, sig) == 0 ? 1 : 0;
-	}
-	return (unsigned)n;
+	return tree_signal_leftovers(&in->tree, in->child, sig);
 }
 
 static void finish(struct init *in)
@@ -213,7 +166,7 @@ static void main_exited(struct init *in, const struct wd_exit *e)
 	if (events_on()) {
 		struct wd_json *j = event_begin("process.exited");
 
-		event_status(j, e);
+		tree_event_status(j, e->pid, e->status);
 		wd_json_uint(j, "utime_us", tv_us(&e->rusage.ru_utime));
 		wd_json_uint(j, "stime_us", tv_us(&e->rusage.ru_stime));
 		wd_json_int(j, "maxrss_kb", e->rusage.ru_maxrss);
@@ -227,7 +180,7 @@ static void main_exited(struct init *in, const struct wd_exit *e)
 	wd_timer_stop(&in->stop_timer);
 	if (events_on()) {
 		struct wd_json *j = event_begin("shutdown.started");
-		int pending = in->proc_ok ? wd_proc_descendants(in->self, NULL, 0) : -1;
+		int pending = tree_count(&in->tree);
 
 		wd_json_str(j, "reason", "main process exited");
 		if (pending >= 0)
@@ -256,7 +209,7 @@ static void orphan_reaped(struct init *in, const struct wd_exit *e)
 	if (events_on()) {
 		struct wd_json *j = event_begin("orphan.reaped");
 
-		event_status(j, e);
+		tree_event_status(j, e->pid, e->status);
 		event_emit(j);
 	}
 }
@@ -309,7 +262,7 @@ static void forward(struct init *in, int received)
 		}
 	} else {
 		target = "descendants";
-		to = in->self;
+		to = in->tree.self;
 		(void)signal_leftovers(in, sig);
 	}
 	if (r < 0 && r != -ESRCH)
@@ -544,8 +497,6 @@ int init_run(const struct init_opts *o, const sigset_t *orig_mask)
 	int r, nfds, nlisten = listen_fds();
 
 	in.started = wd_now();
-	in.self = getpid();
-	in.pid1 = in.self == 1;
 
 	r = close_inherited(o, nlisten, &nfds);
 	if (r < 0)
@@ -559,13 +510,7 @@ int init_run(const struct init_opts *o, const sigset_t *orig_mask)
 		if (events_fd() > STDERR_FILENO && events_fd() >= nfds)
 			(void)wd_fd_set_cloexec(events_fd(), true);
 	}
-	if (!in.pid1) {
-		if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-			log_errno(errno, "cannot become a subreaper; orphans will not be reaped");
-		else
-			log_info(1, "not PID 1, acting as a subreaper");
-	}
-	in.proc_ok = wd_proc_is_own();
+	tree_init(&in.tree);
 	if (o->pdeathsig) {
 		r = set_pdeathsig(o->pdeathsig);
 		if (r < 0)
@@ -600,9 +545,9 @@ int init_run(const struct init_opts *o, const sigset_t *orig_mask)
 		struct wd_json *j = event_begin("warden.started");
 
 		wd_json_str(j, "version", WARDEN_VERSION);
-		wd_json_int(j, "pid", in.self);
-		wd_json_bool(j, "pid1", in.pid1);
-		wd_json_bool(j, "subreaper", !in.pid1);
+		wd_json_int(j, "pid", in.tree.self);
+		wd_json_bool(j, "pid1", in.tree.pid1);
+		wd_json_bool(j, "subreaper", !in.tree.pid1);
 		wd_json_strv(j, "command", o->argv);
 		event_emit(j);
 	}

@@ -14,6 +14,12 @@
 
 int log_verbosity;
 static int event_fd = -1;
+static log_sink_fn sink;
+
+void log_set_sink(log_sink_fn fn)
+{
+	sink = fn;
+}
 
 static void vlog(int err, const char *fmt, va_list ap)
 {
@@ -30,7 +36,10 @@ static void vlog(int err, const char *fmt, va_list ap)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
 	/* One write per line, so that lines from several writers do not mix. */
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	if (sink)
+		sink(STDERR_FILENO, line, (size_t)n);
+	else
+		(void)!write(STDERR_FILENO, line, (size_t)n);
 }
 
 void log_error(const char *fmt, ...)
@@ -104,7 +113,16 @@ struct wd_json *event_begin(const char *name)
 
 void event_emit(struct wd_json *j)
 {
-	int r = wd_event_emit(event_fd, j);
+	int r;
+
+	if (sink && (event_fd == STDOUT_FILENO || event_fd == STDERR_FILENO)) {
+		r = wd_json_end(j);
+		if (r >= 0) {
+			sink(event_fd, j->buf, (size_t)r);
+			return;
+		}
+	}
+	r = wd_event_emit(event_fd, j);
 
 	if (r < 0) {
 		static bool said;

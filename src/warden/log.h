@@ -30,6 +30,14 @@ static inline bool events_on(void)
 {
 	return events_fd() >= 0;
 }
+/*
+ * Where lines for stdout and stderr go: write(2) by default; supervisor mode
+ * sends them through its output queues, so that they never block the loop
+ * and never tear a service's line.
+ */
+typedef void (*log_sink_fn)(int fd, const char *buf, size_t len);
+void log_set_sink(log_sink_fn fn);
+
 /* Starts an event in a static buffer; finish it with event_emit(). */
 struct wd_json *event_begin(const char *name);
 void event_emit(struct wd_json *j);

@@ -7,6 +7,7 @@
 
 #include "init.h"
 #include "log.h"
+#include "supervisor.h"
 
 int main(int argc, char **argv)
 {
@@ -37,5 +38,17 @@ int main(int argc, char **argv)
 		r = cli_parse(argc, argv, &o);
 	if (r >= 0)
 		return r;
+	if (o.config) {
+		if (o.check)
+			return supervisor_check(o.config);
+		if (o.events) {
+			r = events_open(o.events);
+			if (r < 0) {
+				log_errno(r, "cannot open events destination '%s'", o.events);
+				return EXIT_WARDEN;
+			}
+		}
+		return supervisor_run(o.config, &orig_mask);
+	}
 	return init_run(&o, &orig_mask);
 }

@@ -1,0 +1,1063 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <warden/clock.h>
+#include <warden/signals.h>
+
+#include "config.h"
+
+/* Bounds on what a user controls. */
+#define MAX_SERVICES 4096
+#define MAX_LINE 65536
+#define MAX_NAME 48 /* inih keeps section names up to 50 bytes */
+#define MAX_FILE (4 << 20)
+
+enum svc_key {
+	K_COMMAND,
+	K_DIRECTORY,
+	K_USER,
+	K_GROUP,
+	K_ENVIRONMENT,
+	K_UMASK,
+	K_RESTART,
+	K_RESTART_DELAY,
+	K_RESTART_DELAY_MAX,
+	K_RESTART_RESET,
+	K_START_LIMIT,
+	K_START_LIMIT_INTERVAL,
+	K_ESSENTIAL,
+	K_TYPE,
+	K_READY,
+	K_READY_TIMEOUT,
+	K_WATCHDOG,
+	K_AFTER,
+	K_STOP_SIGNAL,
+	K_STOP_TIMEOUT,
+	K_KILL_GROUP,
+	K_LOG_FORMAT,
+	NSVCKEYS
+};
+
+static const char *const svc_keys[NSVCKEYS] = {
+	[K_COMMAND] = "command",
+	[K_DIRECTORY] = "directory",
+	[K_USER] = "user",
+	[K_GROUP] = "group",
+	[K_ENVIRONMENT] = "environment",
+	[K_UMASK] = "umask",
+	[K_RESTART] = "restart",
+	[K_RESTART_DELAY] = "restart_delay",
+	[K_RESTART_DELAY_MAX] = "restart_delay_max",
+	[K_RESTART_RESET] = "restart_reset",
+	[K_START_LIMIT] = "start_limit",
+	[K_START_LIMIT_INTERVAL] = "start_limit_interval",
+	[K_ESSENTIAL] = "essential",
+	[K_TYPE] = "type",
+	[K_READY] = "ready",
+	[K_READY_TIMEOUT] = "ready_timeout",
+	[K_WATCHDOG] = "watchdog",
+	[K_AFTER] = "after",
+	[K_STOP_SIGNAL] = "stop_signal",
+	[K_STOP_TIMEOUT] = "stop_timeout",
+	[K_KILL_GROUP] = "kill_group",
+	[K_LOG_FORMAT] = "log_format",
+};
+
+enum global_key { G_GRACE, G_LOG_FORMAT, NGLOBALKEYS };
+
+static const char *const global_keys[NGLOBALKEYS] = {
+	[G_GRACE] = "grace",
+	[G_LOG_FORMAT] = "log_format",
+};
+
+/* The state of one parse. */
+struct parse {
+	struct config *c;
+	const char *file;
+	const char *text; /* what is left to read */
+	int line;	  /* the line inih is handling */
+	bool failed;
+	char *err;
+	int cur; /* the current service, or -1 for [warden] */
+};
+
+static void fail(struct parse *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Records the first error, with the file and line. */
+static void fail(struct parse *p, int line, const char *fmt, ...)
+{
+	char msg[CONFIG_ERR_MAX - 64];
+	va_list ap;
+
+	if (p->failed)
+		return;
+	p->failed = true;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(p->err, CONFIG_ERR_MAX, "%s:%d: %s", p->file, line, msg);
+	else
+		snprintf(p->err, CONFIG_ERR_MAX, "%s: %s", p->file, msg);
+}
+
+void strv_free(char **v)
+{
+	size_t i;
+
+	for (i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+size_t strv_len(char *const *v)
+{
+	size_t n = 0;
+
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+/* Appends a copy of s to the vector *v of *n entries, NULL-terminated. */
+static int strv_push(char ***v, size_t *n, const char *s, size_t len)
+{
+	char **nv = realloc(*v, (*n + 2) * sizeof(**v));
+	char *copy;
+
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	copy = strndup(s, len);
+	if (!copy)
+		return -ENOMEM;
+	nv[(*n)++] = copy;
+	nv[*n] = NULL;
+	return 0;
+}
+
+char **split_words(const char *s, const char **ret_err)
+{
+	char **v = NULL, *word;
+	size_t n = 0, len = strlen(s), w;
+	const char *p = s;
+
+	word = malloc(len + 1);
+	if (!word) {
+		*ret_err = "out of memory";
+		return NULL;
+	}
+	for (;;) {
+		bool have = false;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			break;
+		w = 0;
+		while (*p && *p != ' ' && *p != '\t') {
+			have = true;
+			if (*p == '\'') {
+				const char *end = strchr(p + 1, '\'');
+
+				if (!end) {
+					*ret_err = "unterminated single quote";
+					goto fail;
+				}
+				memcpy(word + w, p + 1, (size_t)(end - p - 1));
+				w += (size_t)(end - p - 1);
+				p = end + 1;
+			} else if (*p == '"') {
+				for (p++; *p && *p != '"'; p++) {
+					if (*p == '\\' && p[1] && strchr("\\\"$`", p[1]))
+						p++;
+					word[w++] = *p;
+				}
+				if (*p != '"') {
+					*ret_err = "unterminated double quote";
+					goto fail;
+				}
+				p++;
+			} else if (*p == '\\') {
+				if (!p[1]) {
+					*ret_err = "backslash at the end";
+					goto fail;
+				}
+				word[w++] = p[1];
+				p += 2;
+			} else {
+				word[w++] = *p++;
+			}
+		}
+		if (have && strv_push(&v, &n, word, w) < 0) {
+			*ret_err = "out of memory";
+			goto fail;
+		}
+	}
+	free(word);
+	if (!v) {
+		v = calloc(1, sizeof(*v));
+		if (!v)
+			*ret_err = "out of memory";
+	}
+	return v;
+fail:
+	free(word);
+	strv_free(v);
+	return NULL;
+}
+
+/* Edit distance, for "did you mean". Short strings only. */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t row[64];
+
+	if (la >= 63 || lb >= 63)
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t prev = row[0], tmp;
+
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t best = prev + (a[i - 1] != b[j - 1]);
+
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			tmp = row[j];
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+/* The key closest to name, if close enough to be a typo; or NULL. */
+static const char *closest(const char *name, const char *const *keys, size_t n)
+{
+	size_t i, best = SIZE_MAX, d;
+	const char *found = NULL;
+
+	for (i = 0; i < n; i++) {
+		d = distance(name, keys[i]);
+		if (d < best) {
+			best = d;
+			found = keys[i];
+		}
+	}
+	return best <= 2 || (found && best <= strlen(found) / 3) ? found : NULL;
+}
+
+static int find_key(const char *name, const char *const *keys, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(name, keys[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int parse_bool(const char *v, bool *ret)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcmp(v, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcmp(v, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_log_format(const char *v, enum log_format *ret)
+{
+	if (strcmp(v, "prefix") == 0)
+		*ret = LOG_PREFIX;
+	else if (strcmp(v, "json") == 0)
+		*ret = LOG_JSON;
+	else if (strcmp(v, "raw") == 0)
+		*ret = LOG_RAW;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_uint(const char *v, unsigned long max, int base, unsigned long *ret)
+{
+	char *end;
+	unsigned long n;
+
+	if (!*v || *v == '-' || *v == '+' || *v == ' ')
+		return -EINVAL;
+	errno = 0;
+	n = strtoul(v, &end, base);
+	if (errno || *end || n > max)
+		return -EINVAL;
+	*ret = n;
+	return 0;
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+		      (s[n] >= '0' && s[n] <= '9') || s[n] == '_' || s[n] == '-' || s[n] == '.'))
+			return false;
+	return n > 0 && n <= MAX_NAME;
+}
+
+/*
+ * Looks name up in a colon-separated database (/etc/passwd or /etc/group).
+ * Fills fields[0..nf) of the first line whose first field is name, or
+ * whose third field is name when name is numeric. Returns 0, -ENOENT or -errno.
+ */
+static int db_lookup(const char *path, const char *name, char *line, size_t size, char **fields,
+		     int nf)
+{
+	FILE *f = fopen(path, "re");
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, (int)size, f)) {
+		char *s = line, *nl = strchr(line, '\n');
+		int i;
+
+		if (nl)
+			*nl = '\0';
+		for (i = 0; i < nf; i++)
+			fields[i] = (char *)"";
+		for (i = 0; i < nf; i++) {
+			fields[i] = s;
+			s = strchr(s, ':');
+			if (!s) {
+				i++;
+				break;
+			}
+			*s++ = '\0';
+		}
+		if (i < 3)
+			continue;
+		if (strcmp(fields[0], name) == 0 || strcmp(fields[2], name) == 0) {
+			r = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+static const char *passwd_path(void)
+{
+	const char *p = getenv("WARDEN_PASSWD");
+
+	return p ? p : "/etc/passwd";
+}
+
+static const char *group_path(void)
+{
+	const char *p = getenv("WARDEN_GROUP");
+
+	return p ? p : "/etc/group";
+}
+
+/* Is user a member listed in the comma-separated list? */
+static bool listed(const char *list, const char *user)
+{
+	size_t n = strlen(user);
+
+	while (*list) {
+		const char *end = strchr(list, ',');
+		size_t len = end ? (size_t)(end - list) : strlen(list);
+
+		if (len == n && strncmp(list, user, n) == 0)
+			return true;
+		if (!end)
+			break;
+		list = end + 1;
+	}
+	return false;
+}
+
+/* The primary gid and every group that lists user as a member. */
+static int supplementary_groups(const char *user, gid_t primary, gid_t **ret, size_t *ret_n)
+{
+	char line[4096];
+	gid_t *g = malloc(sizeof(*g)), *ng;
+	size_t n = 0;
+	FILE *f;
+
+	if (!g)
+		return -ENOMEM;
+	g[n++] = primary;
+	f = fopen(group_path(), "re");
+	if (f) {
+		while (fgets(line, sizeof(line), f)) {
+			char *fields[4], *s = line, *nl = strchr(line, '\n');
+			unsigned long gid;
+			int i;
+
+			if (nl)
+				*nl = '\0';
+			for (i = 0; i < 4 && s; i++) {
+				fields[i] = s;
+				s = strchr(s, ':');
+				if (s)
+					*s++ = '\0';
+			}
+			if (i < 4 || parse_uint(fields[2], UINT_MAX, 10, &gid) < 0 ||
+			    !listed(fields[3], user) || gid == primary)
+				continue;
+			if (n >= 256)
+				break;
+			ng = realloc(g, (n + 1) * sizeof(*g));
+			if (!ng) {
+				fclose(f);
+				free(g);
+				return -ENOMEM;
+			}
+			g = ng;
+			g[n++] = (gid_t)gid;
+		}
+		fclose(f);
+	}
+	*ret = g;
+	*ret_n = n;
+	return 0;
+}
+
+static void set_user(struct parse *p, struct svc_conf *s, const char *v)
+{
+	char line[4096], *fields[7] = {0};
+	unsigned long id;
+	int r;
+
+	r = db_lookup(passwd_path(), v, line, sizeof(line), fields, 7);
+	if (r == 0) {
+		unsigned long gid;
+
+		if (parse_uint(fields[2], UINT_MAX, 10, &id) < 0 ||
+		    parse_uint(fields[3], UINT_MAX, 10, &gid) < 0) {
+			fail(p, p->line, "user '%s' has a malformed entry in %s", v, passwd_path());
+			return;
+		}
+		s->uid = (uid_t)id;
+		if (!s->has_group)
+			s->gid = (gid_t)gid;
+		free(s->groups);
+		s->groups = NULL;
+		if (supplementary_groups(fields[0], (gid_t)gid, &s->groups, &s->ngroups) < 0)
+			fail(p, p->line, "out of memory");
+	} else if (parse_uint(v, UINT_MAX - 1, 10, &id) == 0) {
+		/* A bare uid unknown to passwd: its group is the same number. */
+		s->uid = (uid_t)id;
+		if (!s->has_group)
+			s->gid = (gid_t)id;
+	} else {
+		fail(p, p->line, "unknown user '%s' (not in %s)", v, passwd_path());
+		return;
+	}
+	s->has_user = true;
+}
+
+static void set_group(struct parse *p, struct svc_conf *s, const char *v)
+{
+	char line[4096], *fields[4] = {0};
+	unsigned long id;
+
+	if (db_lookup(group_path(), v, line, sizeof(line), fields, 4) == 0) {
+		if (parse_uint(fields[2], UINT_MAX, 10, &id) < 0) {
+			fail(p, p->line, "group '%s' has a malformed entry in %s", v, group_path());
+			return;
+		}
+	} else if (parse_uint(v, UINT_MAX - 1, 10, &id) < 0) {
+		fail(p, p->line, "unknown group '%s' (not in %s)", v, group_path());
+		return;
+	}
+	s->gid = (gid_t)id;
+	s->has_group = true;
+}
+
+static void set_duration(struct parse *p, const char *key, const char *v, uint64_t *ret)
+{
+	if (wd_duration_parse(v, ret) < 0)
+		fail(p, p->line, "invalid duration '%s' for %s (expected e.g. 500ms, 10s, 2m)", v,
+		     key);
+}
+
+static void svc_defaults(struct svc_conf *s, enum log_format lf)
+{
+	s->umask = -1;
+	s->restart = RESTART_ON_FAILURE;
+	s->restart_delay = 100 * WD_NSEC_PER_MSEC;
+	s->restart_delay_max = 30 * WD_NSEC_PER_SEC;
+	s->restart_reset = 60 * WD_NSEC_PER_SEC;
+	s->type = SVC_SIMPLE;
+	s->ready = READY_NONE;
+	s->ready_fd = -1;
+	s->ready_timeout = 60 * WD_NSEC_PER_SEC;
+	s->stop_signal = SIGTERM;
+	s->stop_timeout = 10 * WD_NSEC_PER_SEC;
+	s->kill_group = true;
+	s->log_format = lf;
+}
+
+static void set_ready(struct parse *p, struct svc_conf *s, const char *v)
+{
+	const char *err = NULL;
+	unsigned long n;
+
+	if (strcmp(v, "none") == 0) {
+		s->ready = READY_NONE;
+	} else if (strcmp(v, "notify") == 0) {
+		s->ready = READY_NOTIFY;
+	} else if (strncmp(v, "fd:", 3) == 0) {
+		if (parse_uint(v + 3, 1023, 10, &n) < 0 || n < 3) {
+			fail(p, p->line, "invalid ready '%s': fd:N needs N from 3 to 1023", v);
+			return;
+		}
+		s->ready = READY_FD;
+		s->ready_fd = (int)n;
+	} else if (strncmp(v, "exec:", 5) == 0) {
+		strv_free(s->ready_argv);
+		s->ready_argv = split_words(v + 5, &err);
+		if (!s->ready_argv || !s->ready_argv[0]) {
+			fail(p, p->line, "invalid ready '%s': %s", v, err ? err : "no command");
+			return;
+		}
+		s->ready = READY_EXEC;
+	} else if (strncmp(v, "tcp:", 4) == 0) {
+		const char *host = v + 4, *colon = strrchr(host, ':');
+		size_t hl;
+
+		if (!colon || colon == host || parse_uint(colon + 1, 65535, 10, &n) < 0 || n == 0) {
+			fail(p, p->line, "invalid ready '%s': expected tcp:HOST:PORT", v);
+			return;
+		}
+		hl = (size_t)(colon - host);
+		/* [::1] is written with brackets; the address is what is inside. */
+		if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+			host++;
+			hl -= 2;
+		}
+		free(s->ready_host);
+		free(s->ready_port);
+		s->ready_host = strndup(host, hl);
+		s->ready_port = strdup(colon + 1);
+		s->ready = READY_TCP;
+	} else {
+		fail(p, p->line,
+		     "invalid ready '%s' (expected none, notify, fd:N, exec:COMMAND or "
+		     "tcp:HOST:PORT)",
+		     v);
+	}
+}
+
+static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *v)
+{
+	const char *err = NULL, *key = svc_keys[k];
+	unsigned long n;
+	size_t i;
+
+	switch ((enum svc_key)k) {
+	case K_COMMAND:
+		strv_free(s->argv);
+		s->argv = split_words(v, &err);
+		if (!s->argv)
+			fail(p, p->line, "invalid command: %s", err);
+		else if (!s->argv[0])
+			fail(p, p->line, "empty command");
+		break;
+	case K_DIRECTORY:
+		if (v[0] != '/')
+			fail(p, p->line, "directory '%s' is not an absolute path", v);
+		free(s->directory);
+		s->directory = strdup(v);
+		break;
+	case K_USER: set_user(p, s, v); break;
+	case K_GROUP: set_group(p, s, v); break;
+	case K_ENVIRONMENT: {
+		char **words = split_words(v, &err);
+
+		if (!words) {
+			fail(p, p->line, "invalid environment: %s", err);
+			break;
+		}
+		for (i = 0; words[i]; i++) {
+			const char *eq = strchr(words[i], '=');
+			const char *c;
+
+			for (c = words[i]; eq && c < eq; c++)
+				if (!(*c == '_' || (*c >= 'A' && *c <= 'Z') ||
+				      (*c >= 'a' && *c <= 'z') ||
+				      (c > words[i] && *c >= '0' && *c <= '9')))
+					break;
+			if (!eq || eq == words[i] || c != eq) {
+				fail(p, p->line,
+				     "invalid environment entry '%s' (expected KEY=VALUE)",
+				     words[i]);
+				break;
+			}
+			if (strv_push(&s->env, &s->nenv, words[i], strlen(words[i])) < 0)
+				fail(p, p->line, "out of memory");
+		}
+		strv_free(words);
+		break;
+	}
+	case K_UMASK:
+		if (parse_uint(v, 0777, 8, &n) < 0)
+			fail(p, p->line, "invalid umask '%s' (expected octal, e.g. 022)", v);
+		else
+			s->umask = (int)n;
+		break;
+	case K_RESTART:
+		if (strcmp(v, "always") == 0)
+			s->restart = RESTART_ALWAYS;
+		else if (strcmp(v, "on-failure") == 0)
+			s->restart = RESTART_ON_FAILURE;
+		else if (strcmp(v, "never") == 0)
+			s->restart = RESTART_NEVER;
+		else
+			fail(p, p->line,
+			     "invalid restart '%s' (expected always, on-failure or never)", v);
+		break;
+	case K_RESTART_DELAY: set_duration(p, key, v, &s->restart_delay); break;
+	case K_RESTART_DELAY_MAX: set_duration(p, key, v, &s->restart_delay_max); break;
+	case K_RESTART_RESET: set_duration(p, key, v, &s->restart_reset); break;
+	case K_START_LIMIT:
+		if (parse_uint(v, 1000000, 10, &n) < 0 || n == 0)
+			fail(p, p->line,
+			     "invalid start_limit '%s' (expected a number of starts, 1 or more)",
+			     v);
+		else
+			s->start_limit = (unsigned)n;
+		break;
+	case K_START_LIMIT_INTERVAL: set_duration(p, key, v, &s->start_limit_interval); break;
+	case K_ESSENTIAL:
+		if (parse_bool(v, &s->essential) < 0)
+			fail(p, p->line, "invalid essential '%s' (expected yes or no)", v);
+		break;
+	case K_TYPE:
+		if (strcmp(v, "simple") == 0)
+			s->type = SVC_SIMPLE;
+		else if (strcmp(v, "oneshot") == 0)
+			s->type = SVC_ONESHOT;
+		else
+			fail(p, p->line, "invalid type '%s' (expected simple or oneshot)", v);
+		break;
+	case K_READY: set_ready(p, s, v); break;
+	case K_READY_TIMEOUT: set_duration(p, key, v, &s->ready_timeout); break;
+	case K_WATCHDOG: set_duration(p, key, v, &s->watchdog); break;
+	case K_AFTER: {
+		char **words = split_words(v, &err);
+
+		if (!words) {
+			fail(p, p->line, "invalid after: %s", err);
+			break;
+		}
+		strv_free(s->after);
+		s->after = words;
+		s->nafter = strv_len(words);
+		s->after_line = p->line;
+		break;
+	}
+	case K_STOP_SIGNAL: {
+		int sig;
+
+		if (wd_signal_parse(v, false, &sig) < 0 || !wd_signal_catchable(sig))
+			fail(p, p->line, "unknown signal '%s' for stop_signal", v);
+		else
+			s->stop_signal = sig;
+		break;
+	}
+	case K_STOP_TIMEOUT: set_duration(p, key, v, &s->stop_timeout); break;
+	case K_KILL_GROUP:
+		if (parse_bool(v, &s->kill_group) < 0)
+			fail(p, p->line, "invalid kill_group '%s' (expected yes or no)", v);
+		break;
+	case K_LOG_FORMAT:
+		if (parse_log_format(v, &s->log_format) < 0)
+			fail(p, p->line, "invalid log_format '%s' (expected prefix, json or raw)",
+			     v);
+		break;
+	case NSVCKEYS: break;
+	}
+}
+
+static void set_global_key(struct parse *p, int k, const char *v)
+{
+	struct config *c = p->c;
+
+	switch ((enum global_key)k) {
+	case G_GRACE: set_duration(p, global_keys[k], v, &c->grace); break;
+	case G_LOG_FORMAT:
+		if (parse_log_format(v, &c->log_format) < 0)
+			fail(p, p->line, "invalid log_format '%s' (expected prefix, json or raw)",
+			     v);
+		break;
+	case NGLOBALKEYS: break;
+	}
+}
+
+/* Appends "key = value\n" to *fp. */
+static int fingerprint_add(char **fp, const char *key, const char *value)
+{
+	size_t old = *fp ? strlen(*fp) : 0, add = strlen(key) + strlen(value) + 4;
+	char *n = realloc(*fp, old + add + 1);
+
+	if (!n)
+		return -ENOMEM;
+	snprintf(n + old, add + 1, "%s = %s\n", key, value);
+	*fp = n;
+	return 0;
+}
+
+/* A section header line seen by the reader: a new service (or [warden]). */
+static void section(struct parse *p, const char *name)
+{
+	struct config *c = p->c;
+	struct svc_conf *n;
+	size_t i;
+
+	if (strcmp(name, "warden") == 0) {
+		p->cur = -1;
+		return;
+	}
+	if (!valid_name(name)) {
+		fail(p, p->line,
+		     "invalid service name [%s] (letters, digits, '_', '-' and '.', up to %d)",
+		     name, MAX_NAME);
+		return;
+	}
+	for (i = 0; i < c->nsvcs; i++)
+		if (strcmp(c->svcs[i].name, name) == 0) {
+			fail(p, p->line, "duplicate section [%s] (first at line %d)", name,
+			     c->svcs[i].line);
+			return;
+		}
+	if (c->nsvcs >= MAX_SERVICES) {
+		fail(p, p->line, "too many services (at most %d)", MAX_SERVICES);
+		return;
+	}
+	n = realloc(c->svcs, (c->nsvcs + 1) * sizeof(*n));
+	if (!n) {
+		fail(p, p->line, "out of memory");
+		return;
+	}
+	c->svcs = n;
+	memset(&n[c->nsvcs], 0, sizeof(*n));
+	svc_defaults(&n[c->nsvcs], c->log_format);
+	n[c->nsvcs].name = strdup(name);
+	n[c->nsvcs].line = p->line;
+	p->cur = (int)c->nsvcs++;
+}
+
+static int handler(void *user, const char *sect, const char *name, const char *value)
+{
+	struct parse *p = user;
+	const char *const *keys;
+	size_t nkeys;
+	uint64_t *seen;
+	char **fp;
+	int k;
+
+	if (p->failed)
+		return 1;
+	if (!*sect) {
+		fail(p, p->line, "'%s' is outside any section (start with [warden] or [SERVICE])",
+		     name);
+		return 1;
+	}
+	if (p->cur < 0) {
+		keys = global_keys;
+		nkeys = NGLOBALKEYS;
+		seen = &p->c->seen;
+		fp = &p->c->global_fingerprint;
+	} else {
+		keys = svc_keys;
+		nkeys = NSVCKEYS;
+		seen = &p->c->svcs[p->cur].seen;
+		fp = &p->c->svcs[p->cur].fingerprint;
+	}
+	k = find_key(name, keys, nkeys);
+	if (k < 0) {
+		const char *near = closest(name, keys, nkeys);
+
+		if (near)
+			fail(p, p->line, "unknown key '%s' in [%s] (did you mean '%s'?)", name,
+			     sect, near);
+		else
+			fail(p, p->line, "unknown key '%s' in [%s]", name, sect);
+		return 1;
+	}
+	if ((*seen & (UINT64_C(1) << k)) && !(p->cur >= 0 && k == K_ENVIRONMENT)) {
+		fail(p, p->line, "duplicate key '%s' in [%s]", name, sect);
+		return 1;
+	}
+	*seen |= UINT64_C(1) << k;
+	if (fingerprint_add(fp, name, value) < 0) {
+		fail(p, p->line, "out of memory");
+		return 1;
+	}
+	if (p->cur < 0)
+		set_global_key(p, k, value);
+	else
+		set_svc_key(p, &p->c->svcs[p->cur], k, value);
+	return 1;
+}
+
+/*
+ * inih's reader: one line at a time from the text, counting lines and
+ * noting section headers, which inih only reports through the keys.
+ */
+static char *reader(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	const char *nl, *s;
+	size_t len;
+
+	if (!*p->text || num < 2)
+		return NULL;
+	nl = strchr(p->text, '\n');
+	len = nl ? (size_t)(nl - p->text) + 1 : strlen(p->text);
+	if (len > (size_t)num - 1) {
+		fail(p, p->line + 1, "line too long (over %d bytes)", MAX_LINE);
+		len = (size_t)num - 1;
+	}
+	memcpy(str, p->text, len);
+	str[len] = '\0';
+	p->text += len;
+	p->line++;
+	for (s = str; *s == ' ' || *s == '\t'; s++)
+		;
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+
+		if (end && !p->failed) {
+			char name[MAX_NAME + 2];
+			size_t n = (size_t)(end - s - 1);
+
+			if (n > MAX_NAME)
+				n = MAX_NAME + 1;
+			memcpy(name, s + 1, n);
+			name[n] = '\0';
+			section(p, name);
+		}
+	}
+	return str;
+}
+
+/* Depth-first search for a cycle through after; names it in msg. */
+static bool cycle_from(const struct config *c, int i, int *state, int *stack, int depth, char *msg,
+		       size_t size)
+{
+	const struct svc_conf *s = &c->svcs[i];
+	size_t k;
+
+	state[i] = 1;
+	stack[depth] = i;
+	for (k = 0; k < s->nafter; k++) {
+		int j = config_find(c, s->after[k]);
+
+		if (j < 0)
+			continue;
+		if (state[j] == 1) {
+			/* The cycle is the stack from j's place to here, then j again. */
+			int from = depth, d;
+			size_t off = 0;
+
+			while (from > 0 && stack[from] != j)
+				from--;
+			for (d = from; d <= depth && off < size; d++)
+				off += (size_t)snprintf(msg + off, size - off, "%s -> ",
+							c->svcs[stack[d]].name);
+			if (off < size)
+				snprintf(msg + off, size - off, "%s", c->svcs[j].name);
+			return true;
+		}
+		if (state[j] == 0 && cycle_from(c, j, state, stack, depth + 1, msg, size))
+			return true;
+	}
+	state[i] = 2;
+	return false;
+}
+
+static void validate(struct parse *p)
+{
+	struct config *c = p->c;
+	size_t i, k;
+
+	for (i = 0; i < c->nsvcs && !p->failed; i++) {
+		struct svc_conf *s = &c->svcs[i];
+
+		if (!s->argv)
+			fail(p, s->line, "service [%s] has no command", s->name);
+		else if (s->watchdog && s->ready != READY_NOTIFY)
+			fail(p, s->line, "service [%s]: watchdog needs ready = notify", s->name);
+		else if (s->type == SVC_ONESHOT && s->restart == RESTART_ALWAYS)
+			fail(p, s->line,
+			     "service [%s]: a oneshot cannot have restart = always (it would never "
+			     "finish)",
+			     s->name);
+		else if (s->restart_delay_max < s->restart_delay)
+			s->restart_delay_max = s->restart_delay;
+		for (k = 0; k < s->nafter && !p->failed; k++) {
+			if (strcmp(s->after[k], s->name) == 0)
+				fail(p, s->after_line, "service [%s] is after itself", s->name);
+			else if (config_find(c, s->after[k]) < 0)
+				fail(p, s->after_line,
+				     "service [%s] is after '%s', which is not a service", s->name,
+				     s->after[k]);
+		}
+	}
+	if (!p->failed) {
+		int *state = calloc(c->nsvcs + 1, sizeof(int));
+		int *stack = calloc(c->nsvcs + 1, sizeof(int));
+		char msg[CONFIG_ERR_MAX - 64];
+
+		if (!state || !stack) {
+			fail(p, 0, "out of memory");
+		} else {
+			for (i = 0; i < c->nsvcs; i++)
+				if (state[i] == 0 &&
+				    cycle_from(c, (int)i, state, stack, 0, msg, sizeof(msg))) {
+					fail(p, c->svcs[i].after_line, "dependency cycle: %s", msg);
+					break;
+				}
+		}
+		free(state);
+		free(stack);
+	}
+	if (!p->failed && c->nsvcs == 0)
+		fail(p, 0, "no service defined (add a [NAME] section with a command)");
+}
+
+int config_find(const struct config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsvcs; i++)
+		if (strcmp(c->svcs[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+int config_load_string(const char *name, const char *text, struct config *ret,
+		       char err[static CONFIG_ERR_MAX])
+{
+	struct parse p = {.file = name, .text = text, .err = err, .cur = -1};
+	struct config c = {0};
+	int r;
+
+	c.grace = 30 * WD_NSEC_PER_SEC;
+	c.log_format = LOG_PREFIX;
+	c.path = strdup(name);
+	p.c = &c;
+	/* Long commands are normal; ';' inside one is not a comment. */
+	ini_use_stack = false;
+	ini_allow_realloc = true;
+	ini_max_line = MAX_LINE;
+	ini_allow_inline_comments = false;
+	ini_allow_multiline = false;
+	ini_stop_on_first_error = true;
+	r = ini_parse_stream(reader, &p, handler, &p);
+	if (r > 0 && !p.failed)
+		fail(&p, r, "syntax error (expected [SECTION] or KEY = VALUE)");
+	else if (r < 0 && !p.failed)
+		fail(&p, 0, "out of memory");
+	if (!p.failed)
+		validate(&p);
+	if (p.failed || !c.path) {
+		if (!p.failed)
+			snprintf(err, CONFIG_ERR_MAX, "%s: out of memory", name);
+		config_free(&c);
+		return -1;
+	}
+	*ret = c;
+	return 0;
+}
+
+int config_load(const char *path, struct config *ret, char err[static CONFIG_ERR_MAX])
+{
+	FILE *f = fopen(path, "re");
+	char *text;
+	size_t n;
+	int r;
+
+	if (!f) {
+		snprintf(err, CONFIG_ERR_MAX, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	text = malloc(MAX_FILE + 1);
+	if (!text) {
+		fclose(f);
+		snprintf(err, CONFIG_ERR_MAX, "%s: out of memory", path);
+		return -1;
+	}
+	n = fread(text, 1, MAX_FILE + 1, f);
+	fclose(f);
+	if (n > MAX_FILE) {
+		free(text);
+		snprintf(err, CONFIG_ERR_MAX, "%s: larger than %d bytes", path, MAX_FILE);
+		return -1;
+	}
+	if (memchr(text, '\0', n)) {
+		free(text);
+		snprintf(err, CONFIG_ERR_MAX, "%s: not a text file (it holds NUL bytes)", path);
+		return -1;
+	}
+	text[n] = '\0';
+	r = config_load_string(path, text, ret, err);
+	free(text);
+	return r;
+}
+
+void config_free_svc(struct svc_conf *s)
+{
+	free(s->name);
+	strv_free(s->argv);
+	free(s->directory);
+	free(s->groups);
+	strv_free(s->env);
+	strv_free(s->ready_argv);
+	free(s->ready_host);
+	free(s->ready_port);
+	strv_free(s->after);
+	free(s->fingerprint);
+	memset(s, 0, sizeof(*s));
+}
+
+void config_free(struct config *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < c->nsvcs; i++)
+		config_free_svc(&c->svcs[i]);
+	free(c->svcs);
+	free(c->path);
+	free(c->global_fingerprint);
+	memset(c, 0, sizeof(*c));
+}
