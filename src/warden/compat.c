@@ -148,15 +148,18 @@ int compat_tini_parse(int argc, char **argv, struct init_opts *o)
 	}
 	if (getenv("TINI_KILL_PROCESS_GROUP"))
 		o->group = true;
+	/* As tini reads it: a value that is not a number counts as 0. */
 	env = getenv("TINI_VERBOSITY");
-	if (env && parse_range(env, 0, 100, &v) == 0)
-		verbosity = v;
+	if (env)
+		verbosity = parse_range(env, 0, 100, &v) == 0 ? v : 0;
 	if (optind >= argc)
 		return compat_usage_error(name, "missing program to run");
 
 	o->argv = argv + optind;
-	/* tini's level 1 is its warnings; warden prints those at any level. */
+	/* tini's level 1 is its warnings (-w's among them); 0 silences them. */
 	log_verbosity = verbosity > 1 ? verbosity - 1 : 0;
+	if (verbosity < 1)
+		o->warn_reaped = false;
 	o->leftovers = LEFTOVERS_EXIT;
 	/* tini ignores these two: they are the terminal's business. */
 	o->rewrite[SIGTTIN] = 0;
@@ -206,21 +209,17 @@ int compat_dumb_init_parse(int argc, char **argv, struct init_opts *o)
 		case 'c': single = true; break;
 		case 'v': debug = true; break;
 		case 'r': {
-			const char *colon = strchr(optarg, ':');
-			char from[16];
-			int s, r;
+			int sig, to;
+			char end;
 
-			if (!colon || (size_t)(colon - optarg) >= sizeof(from))
+			/* As dumb-init reads S:R: what follows the numbers is ignored. */
+			if (sscanf(optarg, "%d:%d%c", &sig, &to, &end) < 2 || sig < 1 || sig > 31 ||
+			    to < 0 || to > 31)
 				return compat_usage_error(
-					name, "invalid --rewrite '%s': expected S:R", optarg);
-			memcpy(from, optarg, (size_t)(colon - optarg));
-			from[colon - optarg] = '\0';
-			if (parse_range(from, 1, 31, &s) < 0 ||
-			    parse_range(colon + 1, 0, 31, &r) < 0)
-				return compat_usage_error(
-					name, "invalid --rewrite '%s': S must be 1-31 and R 0-31",
+					name,
+					"invalid --rewrite '%s': expected S:R, S 1-31, R 0-31",
 					optarg);
-			user_rewrite[s] = r;
+			user_rewrite[sig] = to;
 			break;
 		}
 		case ':':

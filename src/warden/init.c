@@ -557,6 +557,9 @@ int init_run(const struct init_opts *o, const sigset_t *orig_mask)
 	r = spawn_main(&in, orig_mask, nfds, nlisten);
 	if (r < 0) {
 		in.exit_code = o->exec_fail_code ? o->exec_fail_code : wd_spawn_exit_code(r);
+		/* An exec failure is a final status like any other: -e applies. */
+		if (o->remap_exit[in.exit_code])
+			in.exit_code = 0;
 		goto out;
 	}
 	if (o->chdir_root && chdir("/") < 0)
