@@ -95,7 +95,10 @@ int notify_open(const char *prefix, const char *name, char *ret_name)
 	int fd, one = 1, n;
 	socklen_t len;
 
-	n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "%s/%s", prefix, name);
+	static unsigned seq;
+
+	/* A sequence number: a service removed and added back gets a new name. */
+	n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "%s/%s.%u", prefix, name, ++seq);
 	if (n < 0 || (size_t)n >= sizeof(sa.sun_path) - 1)
 		return -ENAMETOOLONG;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

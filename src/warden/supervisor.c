@@ -548,9 +548,10 @@ static void schedule(struct sup *sup)
 			struct svc *s = sup->svcs[i];
 
 			if (s->conf.essential && !s->stop_requested &&
-			    (s->state == ST_EXITED || s->state == ST_FAILED) && s->has_status) {
+			    (s->state == ST_EXITED || s->state == ST_FAILED)) {
+				/* One that never ran (a dependency failed) exits 1. */
 				sup->have_exit_status = true;
-				sup->exit_status = s->last_status;
+				sup->exit_status = s->has_status ? s->last_status : 1 << 8;
 				start_shutdown(sup, "an essential service ended");
 				return;
 			}
@@ -829,7 +830,14 @@ int supervisor_run(const char *path, const sigset_t *orig_mask)
 	}
 	sup.started = wd_now();
 	sup.orig_mask = *orig_mask;
-	(void)wd_fd_close_from(3, NULL, 0);
+	{
+		/* Only the event destination survives; it must not reach the services. */
+		int keep = events_fd();
+
+		(void)wd_fd_close_from(3, &keep, keep > STDERR_FILENO ? 1 : 0);
+		if (keep > STDERR_FILENO)
+			(void)wd_fd_set_cloexec(keep, true);
+	}
 	tree_init(&tree);
 	/* Each service holds a few descriptors: take the hard limit, give services the soft one. */
 	if (getrlimit(RLIMIT_NOFILE, &sup.nofile) == 0 &&
