@@ -62,12 +62,23 @@ size_t wd_json_escape(char *out, size_t outcap, const char *in, size_t n, size_t
 			const char *short_esc = NULL;
 
 			switch (c) {
-			case '\b': short_esc = "\\b"; break;
-			case '\f': short_esc = "\\f"; break;
-			case '\n': short_esc = "\\n"; break;
-			case '\r': short_esc = "\\r"; break;
-			case '\t': short_esc = "\\t"; break;
-			default: break;
+			case '\b':
+				short_esc = "\\b";
+				break;
+			case '\f':
+				short_esc = "\\f";
+				break;
+			case '\n':
+				short_esc = "\\n";
+				break;
+			case '\r':
+				short_esc = "\\r";
+				break;
+			case '\t':
+				short_esc = "\\t";
+				break;
+			default:
+				break;
 			}
 			if (short_esc) {
 				piece = short_esc;

@@ -188,13 +188,26 @@ int cli_parse(int argc, char **argv, struct init_opts *o)
 				return usage_error("invalid number '%s' for --preserve-fds",
 						   optarg);
 			break;
-		case OPT_EVENTS: o->events = optarg; break;
-		case 'c': o->config = optarg; break;
-		case OPT_CHECK: o->check = true; break;
-		case 'v': log_verbosity++; break;
-		case 'h': fputs(usage, stdout); return 0;
-		case 'V': printf("warden %s (git %s)\n", WARDEN_VERSION, WARDEN_COMMIT); return 0;
-		case ':': return usage_error("option '%s' needs a value", argv[optind - 1]);
+		case OPT_EVENTS:
+			o->events = optarg;
+			break;
+		case 'c':
+			o->config = optarg;
+			break;
+		case OPT_CHECK:
+			o->check = true;
+			break;
+		case 'v':
+			log_verbosity++;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			printf("warden %s (git %s)\n", WARDEN_VERSION, WARDEN_COMMIT);
+			return 0;
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
 			if (strncmp(argv[optind - 1], "--", 2) == 0 || !optopt)
 				return usage_error("unknown option '%s'", argv[optind - 1]);

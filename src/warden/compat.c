@@ -120,7 +120,9 @@ int compat_tini_parse(int argc, char **argv, struct init_opts *o)
 	/* getopt_long() without long options: it permutes with glibc and musl alike. */
 	while ((c = getopt_long(argc, argv, optstring, none, NULL)) != -1) {
 		switch (c) {
-		case 'h': printf(tini_usage, name, name); return 0;
+		case 'h':
+			printf(tini_usage, name, name);
+			return 0;
 		case 's':
 			/* Nothing to do: warden is a subreaper whenever it is not PID 1. */
 			break;
@@ -129,17 +131,26 @@ int compat_tini_parse(int argc, char **argv, struct init_opts *o)
 				return compat_usage_error(name, "invalid signal '%s' for -p",
 							  optarg);
 			break;
-		case 'v': verbosity++; break;
-		case 'w': o->warn_reaped = true; break;
-		case 'g': o->group = true; break;
+		case 'v':
+			verbosity++;
+			break;
+		case 'w':
+			o->warn_reaped = true;
+			break;
+		case 'g':
+			o->group = true;
+			break;
 		case 'e':
 			if (parse_range(optarg, 0, 255, &v) < 0)
 				return compat_usage_error(
 					name, "invalid exit code '%s' for -e (0-255)", optarg);
 			o->remap_exit[v] = true;
 			break;
-		case 'l': fputs(licence, stdout); return 0;
-		case ':': return compat_usage_error(name, "option '-%c' needs a value", optopt);
+		case 'l':
+			fputs(licence, stdout);
+			return 0;
+		case ':':
+			return compat_usage_error(name, "option '-%c' needs a value", optopt);
 		default:
 			if (optopt)
 				return compat_usage_error(name, "unknown option '-%c'", optopt);
@@ -201,13 +212,19 @@ int compat_dumb_init_parse(int argc, char **argv, struct init_opts *o)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:hvVcr:", options, NULL)) != -1) {
 		switch (c) {
-		case 'h': fprintf(stderr, dumb_init_usage, name); return 0;
+		case 'h':
+			fprintf(stderr, dumb_init_usage, name);
+			return 0;
 		case 'V':
 			fprintf(stderr, "dumb-init (warden %s, git %s)\n", WARDEN_VERSION,
 				WARDEN_COMMIT);
 			return 0;
-		case 'c': single = true; break;
-		case 'v': debug = true; break;
+		case 'c':
+			single = true;
+			break;
+		case 'v':
+			debug = true;
+			break;
 		case 'r': {
 			int sig, to;
 			char end;

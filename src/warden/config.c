@@ -595,8 +595,12 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 		free(s->directory);
 		s->directory = strdup(v);
 		break;
-	case K_USER: set_user(p, s, v); break;
-	case K_GROUP: set_group(p, s, v); break;
+	case K_USER:
+		set_user(p, s, v);
+		break;
+	case K_GROUP:
+		set_group(p, s, v);
+		break;
 	case K_ENVIRONMENT: {
 		char **words = split_words(v, &err);
 
@@ -642,9 +646,15 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 			fail(p, p->line,
 			     "invalid restart '%s' (expected always, on-failure or never)", v);
 		break;
-	case K_RESTART_DELAY: set_duration(p, key, v, &s->restart_delay); break;
-	case K_RESTART_DELAY_MAX: set_duration(p, key, v, &s->restart_delay_max); break;
-	case K_RESTART_RESET: set_duration(p, key, v, &s->restart_reset); break;
+	case K_RESTART_DELAY:
+		set_duration(p, key, v, &s->restart_delay);
+		break;
+	case K_RESTART_DELAY_MAX:
+		set_duration(p, key, v, &s->restart_delay_max);
+		break;
+	case K_RESTART_RESET:
+		set_duration(p, key, v, &s->restart_reset);
+		break;
 	case K_START_LIMIT:
 		if (parse_uint(v, 1000000, 10, &n) < 0 || n == 0)
 			fail(p, p->line,
@@ -653,7 +663,9 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 		else
 			s->start_limit = (unsigned)n;
 		break;
-	case K_START_LIMIT_INTERVAL: set_duration(p, key, v, &s->start_limit_interval); break;
+	case K_START_LIMIT_INTERVAL:
+		set_duration(p, key, v, &s->start_limit_interval);
+		break;
 	case K_ESSENTIAL:
 		if (parse_bool(v, &s->essential) < 0)
 			fail(p, p->line, "invalid essential '%s' (expected yes or no)", v);
@@ -666,9 +678,15 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 		else
 			fail(p, p->line, "invalid type '%s' (expected simple or oneshot)", v);
 		break;
-	case K_READY: set_ready(p, s, v); break;
-	case K_READY_TIMEOUT: set_duration(p, key, v, &s->ready_timeout); break;
-	case K_WATCHDOG: set_duration(p, key, v, &s->watchdog); break;
+	case K_READY:
+		set_ready(p, s, v);
+		break;
+	case K_READY_TIMEOUT:
+		set_duration(p, key, v, &s->ready_timeout);
+		break;
+	case K_WATCHDOG:
+		set_duration(p, key, v, &s->watchdog);
+		break;
 	case K_AFTER: {
 		char **words = split_words(v, &err);
 
@@ -691,7 +709,9 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 			s->stop_signal = sig;
 		break;
 	}
-	case K_STOP_TIMEOUT: set_duration(p, key, v, &s->stop_timeout); break;
+	case K_STOP_TIMEOUT:
+		set_duration(p, key, v, &s->stop_timeout);
+		break;
 	case K_KILL_GROUP:
 		if (parse_bool(v, &s->kill_group) < 0)
 			fail(p, p->line, "invalid kill_group '%s' (expected yes or no)", v);
@@ -701,7 +721,8 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 			fail(p, p->line, "invalid log_format '%s' (expected prefix, json or raw)",
 			     v);
 		break;
-	case NSVCKEYS: break;
+	case NSVCKEYS:
+		break;
 	}
 }
 
@@ -710,13 +731,16 @@ static void set_global_key(struct parse *p, int k, const char *v)
 	struct config *c = p->c;
 
 	switch ((enum global_key)k) {
-	case G_GRACE: set_duration(p, global_keys[k], v, &c->grace); break;
+	case G_GRACE:
+		set_duration(p, global_keys[k], v, &c->grace);
+		break;
 	case G_LOG_FORMAT:
 		if (parse_log_format(v, &c->log_format) < 0)
 			fail(p, p->line, "invalid log_format '%s' (expected prefix, json or raw)",
 			     v);
 		break;
-	case NGLOBALKEYS: break;
+	case NGLOBALKEYS:
+		break;
 	}
 }
 

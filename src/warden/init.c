@@ -109,14 +109,18 @@ static void kill_leftovers(struct init *in)
 }
 
 /* SIGTERM to every leftover, then SIGKILL after the grace period. */
-static void terminate_leftovers(struct init *in)
+static void terminate_leftovers(struct init *in, bool term_sent)
 {
 	if (in->o->grace == 0) {
 		kill_leftovers(in);
 		return;
 	}
 	in->phase = PHASE_GRACE;
-	in->signalled += signal_leftovers(in, SIGTERM);
+	/* Each process gets SIGTERM once: a second one means "hurry" to some. */
+	if (term_sent)
+		in->signalled += (unsigned)(tree_count(&in->tree) > 0 ? tree_count(&in->tree) : 0);
+	else
+		in->signalled += signal_leftovers(in, SIGTERM);
 	/* A stopped process would never see its SIGTERM. */
 	(void)signal_leftovers(in, SIGCONT);
 	if (in->signalled)
@@ -190,13 +194,17 @@ static void main_exited(struct init *in, const struct wd_exit *e)
 		event_emit(j);
 	}
 	switch (in->o->leftovers) {
-	case LEFTOVERS_WAIT: in->phase = PHASE_WAITING; break;
+	case LEFTOVERS_WAIT:
+		in->phase = PHASE_WAITING;
+		break;
 	case LEFTOVERS_EXIT:
 		in->phase = PHASE_EXITING;
 		if (in->o->term_group_at_exit && in->o->rewrite[SIGTERM])
 			(void)kill(-in->child, in->o->rewrite[SIGTERM]);
 		break;
-	case LEFTOVERS_TERMINATE: terminate_leftovers(in); break;
+	case LEFTOVERS_TERMINATE:
+		terminate_leftovers(in, false);
+		break;
 	}
 }
 
@@ -299,13 +307,14 @@ static void on_signal(struct init *in, int sig)
 	if (in->phase == PHASE_RUNNING && stop_request && in->o->stop_timeout &&
 	    !in->stop_timer.armed)
 		(void)wd_timer_start(in->loop, &in->stop_timer, wd_now() + in->o->stop_timeout);
+	forward(in, sig);
+	/* Waiting for leftovers: SIGTERM or SIGINT, once passed on, starts the grace. */
 	if (in->phase == PHASE_WAITING && (sig == SIGTERM || sig == SIGINT)) {
 		log_info(1, "%s while waiting for leftovers: stopping them",
 			 sig == SIGTERM ? "SIGTERM" : "SIGINT");
-		terminate_leftovers(in);
+		terminate_leftovers(in, in->o->rewrite[sig] == SIGTERM);
 		return;
 	}
-	forward(in, sig);
 	/*
 	 * dumb-init's job control: once the child has been told to stop, stop
 	 * too; SIGCONT resumes warden and is then forwarded like any signal.
@@ -418,7 +427,8 @@ static int spawn_main(struct init *in, const sigset_t *orig_mask, int nfds, int 
 			sp.tty_fd = STDIN_FILENO;
 		}
 		break;
-	case CHILD_SAME: break;
+	case CHILD_SAME:
+		break;
 	}
 	if (nfds > 3) {
 		fds = calloc((size_t)nfds, sizeof(*fds));

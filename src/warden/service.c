@@ -186,11 +186,20 @@ static void on_timer(wd_timer *t)
 	struct svc *s = t->data;
 
 	switch (s->state) {
-	case ST_STARTING: svc_handle(s, EV_READY_TIMEOUT); break;
-	case ST_RUNNING: svc_handle(s, EV_WATCHDOG); break;
-	case ST_STOPPING: svc_handle(s, EV_KILL); break;
-	case ST_BACKOFF: svc_handle(s, EV_RETRY); break;
-	default: break;
+	case ST_STARTING:
+		svc_handle(s, EV_READY_TIMEOUT);
+		break;
+	case ST_RUNNING:
+		svc_handle(s, EV_WATCHDOG);
+		break;
+	case ST_STOPPING:
+		svc_handle(s, EV_KILL);
+		break;
+	case ST_BACKOFF:
+		svc_handle(s, EV_RETRY);
+		break;
+	default:
+		break;
 	}
 }
 
@@ -671,9 +680,12 @@ static enum svc_state act_spawn(struct svc *s)
 		}
 		break;
 	case READY_EXEC:
-	case READY_TCP: probe_start(s); break;
+	case READY_TCP:
+		probe_start(s);
+		break;
 	case READY_NONE:
-	case READY_NOTIFY: break;
+	case READY_NOTIFY:
+		break;
 	}
 	return ST_STARTING;
 }

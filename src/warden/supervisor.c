@@ -67,9 +67,12 @@ static void sink(int fd, const char *buf, size_t len)
 static size_t record_size(const struct svc *s, size_t n)
 {
 	switch (s->conf.log_format) {
-	case LOG_JSON: return 6 * n + 512;
-	case LOG_RAW: return n + 1;
-	case LOG_PREFIX: break;
+	case LOG_JSON:
+		return 6 * n + 512;
+	case LOG_RAW:
+		return n + 1;
+	case LOG_PREFIX:
+		break;
 	}
 	return strlen(s->conf.name) + 3 + n + 1;
 }
@@ -748,7 +751,9 @@ static void on_signal(struct sup *sup, int sig)
 	char name[WD_SIGNAME_MAX];
 
 	switch (sig) {
-	case SIGCHLD: reap_all(sup); break;
+	case SIGCHLD:
+		reap_all(sup);
+		break;
 	case SIGTERM:
 	case SIGINT:
 		if (sup->shutting_down)
@@ -762,7 +767,9 @@ static void on_signal(struct sup *sup, int sig)
 		if (!sup->shutting_down)
 			reload(sup);
 		break;
-	default: log_info(1, "ignored %s", wd_signal_name(sig, name)); break;
+	default:
+		log_info(1, "ignored %s", wd_signal_name(sig, name));
+		break;
 	}
 }
 
