@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -813,6 +814,11 @@ static int handler(void *user, const char *sect, const char *name, const char *v
 		     name);
 		return 1;
 	}
+	/* The reader and inih must agree on the section, or keys would go astray. */
+	if (strcmp(sect, p->cur < 0 ? "warden" : p->c->svcs[p->cur].name) != 0) {
+		fail(p, p->line, "cannot tell which section '%s' belongs to", name);
+		return 1;
+	}
 	if (p->cur < 0) {
 		keys = global_keys;
 		nkeys = NGLOBALKEYS;
@@ -873,8 +879,12 @@ static char *reader(char *str, int num, void *stream)
 	str[len] = '\0';
 	p->text += len;
 	p->line++;
-	for (s = str; *s == ' ' || *s == '\t'; s++)
-		;
+	/* Find headers exactly as inih does: after a BOM, after any white space. */
+	s = str;
+	if (p->line == 1 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;
+	while (*s && isspace((unsigned char)*s))
+		s++;
 	if (*s == '[') {
 		const char *end = strchr(s, ']');
 
@@ -946,6 +956,9 @@ static void validate(struct parse *p)
 			     s->name);
 		else if (s->restart_delay_max < s->restart_delay)
 			s->restart_delay_max = s->restart_delay;
+		/* With both user and group, the group given replaces the user's own. */
+		if (s->has_user && s->has_group && s->groups && s->ngroups)
+			s->groups[0] = s->gid;
 		for (k = 0; k < s->nafter && !p->failed; k++) {
 			if (strcmp(s->after[k], s->name) == 0)
 				fail(p, s->after_line, "service [%s] is after itself", s->name);
@@ -1002,6 +1015,7 @@ int config_load_string(const char *name, const char *text, struct config *ret,
 	ini_use_stack = false;
 	ini_allow_realloc = true;
 	ini_max_line = MAX_LINE;
+	ini_initial_alloc = MAX_LINE;
 	ini_allow_inline_comments = false;
 	ini_allow_multiline = false;
 	ini_stop_on_first_error = true;

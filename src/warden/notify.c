@@ -55,7 +55,7 @@ int notify_parse(const char *buf, size_t len, struct notify_msg *m)
 
 		/* A NUL inside a line makes it malformed. */
 		if (memchr(p, '\0', n)) {
-			p += n + 1;
+			p = nl ? nl + 1 : end;
 			continue;
 		}
 		if (has_key(p, n, "READY", &v, &vn) && is(v, vn, "1")) {
@@ -80,11 +80,11 @@ int notify_parse(const char *buf, size_t len, struct notify_msg *m)
 			   parse_u64(v, vn, &m->extend_usec)) {
 			m->has_extend = true;
 		} else {
-			p += n + 1;
+			p = nl ? nl + 1 : end;
 			continue;
 		}
 		understood++;
-		p += n + 1;
+		p = nl ? nl + 1 : end;
 	}
 	return understood;
 }
