@@ -332,15 +332,17 @@ static void on_signalfd(wd_io *io, uint32_t revents)
 	size_t i;
 
 	(void)revents;
-	for (;;) {
+	/*
+	 * A short read means the queue was empty; epoll is level-triggered and
+	 * comes back for anything newer. No reaping pass beyond SIGCHLD's: with
+	 * a signalfd no SIGCHLD is lost (coalesced ones leave one pending), and
+	 * every pass drains wait4() until it finds nothing.
+	 */
+	do {
 		n = read(io->fd, si, sizeof(si));
-		if (n <= 0)
-			break;
-		for (i = 0; i < (size_t)n / sizeof(si[0]); i++)
+		for (i = 0; n > 0 && i < (size_t)n / sizeof(si[0]); i++)
 			on_signal(in, (int)si[i].ssi_signo);
-	}
-	/* A coalesced or missed SIGCHLD must not leave a zombie: reap anyway. */
-	reap_all(in);
+	} while (n == (ssize_t)sizeof(si));
 }
 
 static void on_pidfd(wd_io *io, uint32_t revents)

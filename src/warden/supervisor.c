@@ -781,11 +781,12 @@ static void on_signalfd(wd_io *io, uint32_t revents)
 	size_t i;
 
 	(void)revents;
-	while ((n = read(io->fd, si, sizeof(si))) > 0)
-		for (i = 0; i < (size_t)n / sizeof(si[0]); i++)
+	/* As in init mode: a SIGCHLD is never lost, and reaping drains wait4(). */
+	do {
+		n = read(io->fd, si, sizeof(si));
+		for (i = 0; n > 0 && i < (size_t)n / sizeof(si[0]); i++)
 			on_signal(sup, (int)si[i].ssi_signo);
-	/* A coalesced SIGCHLD must not leave a zombie: reap anyway. */
-	reap_all(sup);
+	} while (n == (ssize_t)sizeof(si));
 }
 
 /* --- start and end -------------------------------------------------------- */
