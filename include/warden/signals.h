@@ -45,6 +45,14 @@ int wd_signal_set_mask(const sigset_t *mask);
 int wd_signalfd_open(void);
 
 /*
+ * Reads what a signalfd has queued and calls fn(sig, data) for each signal,
+ * in order. Stops at a short read: the queue was empty then, and a
+ * level-triggered epoll comes back for anything newer. Returns how many
+ * signals were read, or -errno.
+ */
+int wd_signalfd_dispatch(int fd, void (*fn)(int sig, void *data), void *data);
+
+/*
  * Parses a signal: a name with or without "SIG" in any case ("TERM",
  * "SIGterm"), "RTMIN", "RTMIN+N", "RTMAX-N", or a number 1..64.
  * When allow_zero is true, "0" is accepted and gives 0.

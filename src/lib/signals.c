@@ -95,6 +95,23 @@ int wd_signalfd_open(void)
 	return fd < 0 ? -errno : fd;
 }
 
+int wd_signalfd_dispatch(int fd, void (*fn)(int sig, void *data), void *data)
+{
+	struct signalfd_siginfo si[16];
+	int count = 0;
+	ssize_t n;
+	size_t i;
+
+	do {
+		n = read(fd, si, sizeof(si));
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? count : -errno;
+		for (i = 0; i < (size_t)n / sizeof(si[0]); i++, count++)
+			fn((int)si[i].ssi_signo, data);
+	} while (n == (ssize_t)sizeof(si));
+	return count;
+}
+
 /* Parses a decimal number made of digits only. Returns -1 if it is not. */
 static long parse_digits(const char *s)
 {

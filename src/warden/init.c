@@ -324,25 +324,19 @@ static void on_signal(struct init *in, int sig)
 		(void)raise(SIGSTOP);
 }
 
+static void dispatch_signal(int sig, void *data)
+{
+	on_signal(data, sig);
+}
+
+/*
+ * No reaping pass beyond SIGCHLD's: with a signalfd no SIGCHLD is lost
+ * (coalesced ones leave one pending), and each pass drains wait4().
+ */
 static void on_signalfd(wd_io *io, uint32_t revents)
 {
-	struct init *in = io->data;
-	struct signalfd_siginfo si[16];
-	ssize_t n;
-	size_t i;
-
 	(void)revents;
-	/*
-	 * A short read means the queue was empty; epoll is level-triggered and
-	 * comes back for anything newer. No reaping pass beyond SIGCHLD's: with
-	 * a signalfd no SIGCHLD is lost (coalesced ones leave one pending), and
-	 * every pass drains wait4() until it finds nothing.
-	 */
-	do {
-		n = read(io->fd, si, sizeof(si));
-		for (i = 0; n > 0 && i < (size_t)n / sizeof(si[0]); i++)
-			on_signal(in, (int)si[i].ssi_signo);
-	} while (n == (ssize_t)sizeof(si));
+	(void)wd_signalfd_dispatch(io->fd, dispatch_signal, io->data);
 }
 
 static void on_pidfd(wd_io *io, uint32_t revents)

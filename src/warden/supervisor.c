@@ -773,20 +773,16 @@ static void on_signal(struct sup *sup, int sig)
 	}
 }
 
+static void dispatch_signal(int sig, void *data)
+{
+	on_signal(data, sig);
+}
+
+/* As in init mode: a SIGCHLD is never lost, and reaping drains wait4(). */
 static void on_signalfd(wd_io *io, uint32_t revents)
 {
-	struct sup *sup = io->data;
-	struct signalfd_siginfo si[16];
-	ssize_t n;
-	size_t i;
-
 	(void)revents;
-	/* As in init mode: a SIGCHLD is never lost, and reaping drains wait4(). */
-	do {
-		n = read(io->fd, si, sizeof(si));
-		for (i = 0; n > 0 && i < (size_t)n / sizeof(si[0]); i++)
-			on_signal(sup, (int)si[i].ssi_signo);
-	} while (n == (ssize_t)sizeof(si));
+	(void)wd_signalfd_dispatch(io->fd, dispatch_signal, io->data);
 }
 
 /* --- start and end -------------------------------------------------------- */

@@ -306,6 +306,47 @@ static void test_block_all_and_signalfd(void **state)
 	}
 }
 
+static void record(int sig, void *data)
+{
+	int *seen = data;
+
+	seen[seen[0] + 1] = sig;
+	seen[0]++;
+}
+
+/*
+ * wd_signalfd_dispatch() hands over every queued signal, more than one
+ * read's worth (real-time signals queue), then returns on an empty queue.
+ */
+static void test_signalfd_dispatch(void **state)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int seen[64] = {0}, fd, i, n;
+
+		if (wd_signal_block_all(NULL) != 0 || (fd = wd_signalfd_open()) < 0)
+			_exit(10);
+		if (wd_signalfd_dispatch(fd, record, seen) != 0 || seen[0] != 0)
+			_exit(11); /* nothing queued: nothing called */
+		for (i = 0; i < 20; i++)
+			kill(getpid(), WD_SIGRTMIN + 2);
+		kill(getpid(), SIGUSR1);
+		n = wd_signalfd_dispatch(fd, record, seen);
+		if (n != 21 || seen[0] != 21)
+			_exit(12); /* 20 queued real-time signals and one standard one */
+		for (i = 1; i <= 21; i++)
+			if (seen[i] != SIGUSR1 && seen[i] != WD_SIGRTMIN + 2)
+				_exit(13);
+		_exit(0);
+	}
+	int status = wait_child(pid, 10000);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		print_error("child check failed: status 0x%x\n", status);
+		fail();
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_name_round_trip),
 		cmocka_unit_test(test_catchable),
 		cmocka_unit_test(test_block_all_and_signalfd),
+		cmocka_unit_test(test_signalfd_dispatch),
 	};
 	unit_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
