@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <warden/json.h>
@@ -114,9 +115,33 @@ size_t wd_json_escape(char *out, size_t outcap, const char *in, size_t n, size_t
 	return o;
 }
 
+/* Makes room for n more bytes (and a NUL), growing the buffer if it may. */
+static bool reserve(struct wd_json *j, size_t n)
+{
+	size_t want;
+	char *nb;
+
+	if (j->overflow)
+		return false;
+	if (j->cap - j->len > n)
+		return true;
+	if (!j->grow_max || j->len + n + 1 > j->grow_max)
+		return false;
+	want = j->cap * 2 > j->len + n + 1 ? j->cap * 2 : j->len + n + 1;
+	if (want > j->grow_max)
+		want = j->grow_max;
+	nb = realloc(j->buf, want);
+	if (!nb)
+		return false;
+	j->buf = nb;
+	j->cap = want;
+	return true;
+}
+
 static void put(struct wd_json *j, const char *s, size_t n)
 {
-	if (j->overflow || j->cap - j->len < n) {
+	/* A fixed buffer may be filled to the last byte; wd_json_end() checks. */
+	if (j->overflow || (j->cap - j->len < n && !reserve(j, n))) {
 		j->overflow = true;
 		return;
 	}
@@ -134,6 +159,8 @@ static void put_string(struct wd_json *j, const char *s, size_t n)
 	size_t used;
 
 	put(j, "\"", 1);
+	if (j->grow_max && j->cap - j->len <= 6 * n && !reserve(j, 6 * n + 1))
+		j->overflow = true; /* room for the worst case: every byte as \u00XX */
 	if (j->overflow)
 		return;
 	j->len += wd_json_escape(j->buf + j->len, j->cap - j->len, s, n, &used);
@@ -146,9 +173,35 @@ static void key(struct wd_json *j, const char *k)
 {
 	if (j->comma)
 		put(j, ",", 1);
-	put_string(j, k, strlen(k));
-	put(j, ":", 1);
+	if (k) {
+		put_string(j, k, strlen(k));
+		put(j, ":", 1);
+	}
 	j->comma = true;
+}
+
+void wd_json_open(struct wd_json *j, const char *k, char kind)
+{
+	key(j, k);
+	put(j, kind == '[' ? "[" : "{", 1);
+	j->comma = false;
+}
+
+void wd_json_close(struct wd_json *j, char kind)
+{
+	put(j, kind == '[' ? "]" : "}", 1);
+	j->comma = true;
+}
+
+int wd_json_begin_alloc(struct wd_json *j, size_t max)
+{
+	char *buf = malloc(4096);
+
+	if (!buf)
+		return -ENOMEM;
+	wd_json_begin(j, buf, 4096);
+	j->grow_max = max < 4096 ? 4096 : max;
+	return 0;
 }
 
 void wd_json_begin(struct wd_json *j, char *buf, size_t cap)
@@ -158,6 +211,7 @@ void wd_json_begin(struct wd_json *j, char *buf, size_t cap)
 	j->len = 0;
 	j->comma = false;
 	j->overflow = false;
+	j->grow_max = 0;
 	put(j, "{", 1);
 }
 

@@ -15,13 +15,15 @@
 
 static const char usage[] =
 	"Usage: warden [OPTIONS] [--] COMMAND [ARG...]\n"
-	"       warden [-v] [--events DEST] [--check] -c FILE\n"
+	"       warden [-v] [--events DEST] [--control PATH] [--check] -c FILE\n"
+	"       warden ctl [--control PATH] VERB [ARG...]\n"
 	"Run COMMAND as a well-behaved PID 1: reap every zombie, forward signals,\n"
 	"and when COMMAND exits, stop what it left behind and exit with its status.\n"
 	"With -c, run the services that FILE describes (see warden.conf(5)).\n"
 	"\n"
 	"  -c, --config FILE        supervisor mode: run the services of FILE\n"
 	"      --check              with -c: check FILE and exit\n"
+	"      --control PATH       with -c: the control socket (see warden-ctl(1))\n"
 	"  -g, --group              forward signals to COMMAND's whole process group\n"
 	"  -r, --rewrite FROM:TO    forward signal FROM as TO (TO 0 drops it); repeatable\n"
 	"  -p, --pdeathsig SIG      get SIG when warden's parent dies, and forward it\n"
@@ -51,6 +53,7 @@ enum {
 	OPT_PRESERVE_FDS,
 	OPT_EVENTS,
 	OPT_CHECK,
+	OPT_CONTROL,
 };
 
 static const struct option options[] = {
@@ -65,6 +68,7 @@ static const struct option options[] = {
 	{"events", required_argument, NULL, OPT_EVENTS},
 	{"config", required_argument, NULL, 'c'},
 	{"check", no_argument, NULL, OPT_CHECK},
+	{"control", required_argument, NULL, OPT_CONTROL},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -197,6 +201,12 @@ int cli_parse(int argc, char **argv, struct init_opts *o)
 		case OPT_CHECK:
 			o->check = true;
 			break;
+		case OPT_CONTROL:
+			if (optarg[0] != '/' || strlen(optarg) >= 108)
+				return usage_error(
+					"--control needs an absolute path under 108 bytes");
+			o->control = optarg;
+			break;
 		case 'v':
 			log_verbosity++;
 			break;
@@ -225,6 +235,8 @@ int cli_parse(int argc, char **argv, struct init_opts *o)
 	}
 	if (o->check)
 		return usage_error("--check needs -c FILE");
+	if (o->control)
+		return usage_error("--control needs -c FILE: init mode has no control socket");
 	if (optind >= argc)
 		return usage_error("missing command");
 	o->argv = argv + optind;

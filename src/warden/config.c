@@ -70,11 +70,13 @@ static const char *const svc_keys[NSVCKEYS] = {
 	[K_LOG_FORMAT] = "log_format",
 };
 
-enum global_key { G_GRACE, G_LOG_FORMAT, NGLOBALKEYS };
+enum global_key { G_GRACE, G_LOG_FORMAT, G_CONTROL, G_CONTROL_GROUP, NGLOBALKEYS };
 
 static const char *const global_keys[NGLOBALKEYS] = {
 	[G_GRACE] = "grace",
 	[G_LOG_FORMAT] = "log_format",
+	[G_CONTROL] = "control",
+	[G_CONTROL_GROUP] = "control_group",
 };
 
 /* The state of one parse. */
@@ -740,6 +742,31 @@ static void set_global_key(struct parse *p, int k, const char *v)
 			fail(p, p->line, "invalid log_format '%s' (expected prefix, json or raw)",
 			     v);
 		break;
+	case G_CONTROL:
+		if (v[0] != '/' || strlen(v) >= 108)
+			fail(p, p->line, "control '%s' must be an absolute path under 108 bytes",
+			     v);
+		free(c->control);
+		c->control = strdup(v);
+		break;
+	case G_CONTROL_GROUP: {
+		char line[4096], *fields[4] = {0};
+		unsigned long id;
+
+		if (db_lookup(group_path(), v, line, sizeof(line), fields, 4) == 0) {
+			if (parse_uint(fields[2], UINT_MAX - 1, 10, &id) < 0) {
+				fail(p, p->line, "group '%s' has a malformed entry in %s", v,
+				     group_path());
+				break;
+			}
+		} else if (parse_uint(v, UINT_MAX - 1, 10, &id) < 0) {
+			fail(p, p->line, "unknown control_group '%s' (not in %s)", v, group_path());
+			break;
+		}
+		c->control_gid = (gid_t)id;
+		c->has_control_group = true;
+		break;
+	}
 	case NGLOBALKEYS:
 		break;
 	}
@@ -1097,5 +1124,6 @@ void config_free(struct config *c)
 	free(c->svcs);
 	free(c->path);
 	free(c->global_fingerprint);
+	free(c->control);
 	memset(c, 0, sizeof(*c));
 }

@@ -60,8 +60,9 @@ struct config {
 	char *path;
 	uint64_t grace;
 	enum log_format log_format; /* the default of the services */
-	char *control;
-	char *control_group;
+	char *control;		    /* the control socket's path; NULL: the default */
+	bool has_control_group;
+	gid_t control_gid; /* read-only control for this group */
 	char *global_fingerprint;
 	struct svc_conf *svcs;
 	size_t nsvcs;

@@ -41,8 +41,9 @@ struct init_opts {
 	enum leftovers leftovers;
 	int preserve_fds;
 	const char *events;
-	const char *config; /* -c: supervisor mode */
-	bool check;	    /* --check: validate the config and exit */
+	const char *config;  /* -c: supervisor mode */
+	const char *control; /* --control PATH */
+	bool check;	     /* --check: validate the config and exit */
 
 	/* For tini and dumb-init compatibility; init mode leaves them zero. */
 	enum child_group child_group;

@@ -6,6 +6,7 @@
 #include <warden/signals.h>
 
 #include "init.h"
+#include "control.h"
 #include "log.h"
 #include "supervisor.h"
 
@@ -21,6 +22,12 @@ int main(int argc, char **argv)
 	 * during start-up is lost: they queue until the signalfd reads them.
 	 * The mask from before is what the child will get.
 	 */
+	name = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	name = name ? name + 1 : argc > 0 ? argv[0] : "warden";
+	/* "ctl" only as warden's first argument: a program named ctl is "warden -- ctl". */
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0 && strcmp(name, "tini") != 0 &&
+	    strcmp(name, "docker-init") != 0 && strcmp(name, "dumb-init") != 0)
+		return ctl_main(argc - 1, argv + 1);
 	r = wd_signal_block_all(&orig_mask);
 	if (r < 0) {
 		log_errno(r, "cannot block signals");
@@ -28,8 +35,6 @@ int main(int argc, char **argv)
 	}
 	init_opts_defaults(&o);
 	/* Under another init's name, warden takes that init's command line. */
-	name = argc > 0 ? strrchr(argv[0], '/') : NULL;
-	name = name ? name + 1 : argc > 0 ? argv[0] : "warden";
 	if (strcmp(name, "tini") == 0 || strcmp(name, "docker-init") == 0)
 		r = compat_tini_parse(argc, argv, &o);
 	else if (strcmp(name, "dumb-init") == 0)
@@ -48,7 +53,7 @@ int main(int argc, char **argv)
 				return EXIT_WARDEN;
 			}
 		}
-		return supervisor_run(o.config, &orig_mask);
+		return supervisor_run(o.config, o.control, &orig_mask);
 	}
 	return init_run(&o, &orig_mask);
 }

@@ -21,6 +21,7 @@
 #include <warden/fd.h>
 #include <warden/signals.h>
 
+#include "control.h"
 #include "init.h"
 #include "log.h"
 #include "notify.h"
@@ -574,8 +575,9 @@ static void schedule(struct sup *sup)
 				svc_handle(s, EV_START);
 			}
 		}
+		/* One stopped on request may be started again: warden waits for that. */
 		for (i = 0; i < sup->nsvcs; i++)
-			active |= svc_active(sup->svcs[i]);
+			active |= svc_active(sup->svcs[i]) || sup->svcs[i]->stop_requested;
 		if (!active)
 			start_shutdown(sup, "no service is left running");
 		return;
@@ -613,13 +615,13 @@ void sup_changed(struct sup *sup)
 		schedule(sup);
 	} while (again);
 	busy = false;
+	control_changed(sup);
 }
 
 /* --- reload --------------------------------------------------------------- */
 
-static void reload(struct sup *sup)
+int sup_reload(struct sup *sup, char *err, size_t errlen)
 {
-	char err[CONFIG_ERR_MAX];
 	struct config nc;
 	unsigned added = 0, changed = 0, removed = 0;
 	size_t i;
@@ -632,8 +634,9 @@ static void reload(struct sup *sup)
 			wd_json_str(j, "error", err);
 			event_emit(j);
 		}
-		return;
+		return -1;
 	}
+	(void)errlen;
 	/* Services gone from the file stop, and go once they are down. */
 	for (i = 0; i < sup->nsvcs; i++) {
 		struct svc *s = sup->svcs[i];
@@ -691,6 +694,12 @@ static void reload(struct sup *sup)
 	}
 	sup->conf.grace = nc.grace;
 	sup->conf.log_format = nc.log_format;
+	if ((nc.control && (!sup->conf.control || strcmp(nc.control, sup->conf.control) != 0)) ||
+	    (!nc.control && sup->conf.control) ||
+	    nc.has_control_group != sup->conf.has_control_group ||
+	    nc.control_gid != sup->conf.control_gid)
+		log_error("reload: control and control_group take effect at the next start; "
+			  "kept as they were");
 	config_free(&nc);
 	resolve_deps(sup);
 	log_info(1, "reloaded %s: %u added, %u changed, %u removed", sup->conf.path, added, changed,
@@ -702,6 +711,54 @@ static void reload(struct sup *sup)
 		wd_json_uint(j, "changed", changed);
 		wd_json_uint(j, "removed", removed);
 		event_emit(j);
+	}
+	sup_changed(sup);
+	return 0;
+}
+
+void sup_request_shutdown(struct sup *sup, const char *reason)
+{
+	sup->requested = true;
+	start_shutdown(sup, reason);
+}
+
+/* An operator's start: a fresh start limit and delay, and start it. */
+static void control_start(struct svc *s)
+{
+	s->stop_requested = false;
+	free(s->starts);
+	s->starts = NULL;
+	s->delay = s->conf.restart_delay;
+	if (!svc_active(s))
+		s->want_start = true;
+	else if (s->state == ST_STOPPING)
+		s->restart_after_stop = true;
+}
+
+void sup_control_service(struct sup *sup, struct svc *s, enum ctl_verb verb)
+{
+	switch (verb) {
+	case CTL_STOP:
+		/* Stopped it stays, whatever its restart policy, until started. */
+		s->want_start = false;
+		s->stop_requested = true;
+		s->restart_after_stop = false;
+		svc_handle(s, EV_STOP);
+		break;
+	case CTL_RESTART:
+		if (svc_active(s) && s->state != ST_STOPPING) {
+			s->restart_after_stop = true;
+			s->stop_requested = false;
+			svc_handle(s, EV_STOP);
+		} else {
+			control_start(s); /* one that is not running is started */
+		}
+		break;
+	case CTL_START:
+		control_start(s);
+		break;
+	default:
+		break;
 	}
 	sup_changed(sup);
 }
@@ -763,10 +820,13 @@ static void on_signal(struct sup *sup, int sig)
 			start_shutdown(sup, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		}
 		break;
-	case SIGHUP:
+	case SIGHUP: {
+		char err[CONFIG_ERR_MAX];
+
 		if (!sup->shutting_down)
-			reload(sup);
+			(void)sup_reload(sup, err, sizeof(err));
 		break;
+	}
 	default:
 		log_info(1, "ignored %s", wd_signal_name(sig, name));
 		break;
@@ -820,7 +880,7 @@ int supervisor_check(const char *path)
 	return 0;
 }
 
-int supervisor_run(const char *path, const sigset_t *orig_mask)
+int supervisor_run(const char *path, const char *control_path, const sigset_t *orig_mask)
 {
 	char err[CONFIG_ERR_MAX];
 	struct sup sup;
@@ -897,6 +957,19 @@ int supervisor_run(const char *path, const sigset_t *orig_mask)
 		return EXIT_WARDEN;
 	}
 	resolve_deps(&sup);
+	{
+		char def[108];
+		const char *cpath = control_path       ? control_path
+				    : sup.conf.control ? sup.conf.control
+						       : control_default_path(def, sizeof(def));
+
+		if (control_open(&sup, cpath, sup.conf.has_control_group, sup.conf.control_gid, err,
+				 sizeof(err)) < 0) {
+			log_error("%s", err);
+			sup.exit_code = EXIT_CONFIG;
+			goto out;
+		}
+	}
 	if (events_on()) {
 		struct wd_json *j = event_begin("warden.started");
 
@@ -917,6 +990,8 @@ int supervisor_run(const char *path, const sigset_t *orig_mask)
 		log_errno(r, "the event loop failed");
 		sup.exit_code = EXIT_WARDEN;
 	}
+	control_close(&sup);
+out:
 
 	for (i = 0; i < sup.nsvcs; i++)
 		svc_free(sup.svcs[i]);

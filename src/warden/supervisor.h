@@ -18,6 +18,7 @@
 #include <warden/loop.h>
 
 #include "config.h"
+#include "ctlproto.h"
 #include "output.h"
 
 /* Exit codes of supervisor mode, besides a service's own status. */
@@ -95,8 +96,11 @@ struct svc {
 	int out_w, err_w; /* the pipes' write ends, kept across runs */
 };
 
+struct control;
+
 struct sup {
 	struct config conf;
+	struct control *ctl; /* the control socket, or NULL */
 	struct svc **svcs;
 	size_t nsvcs;
 	wd_loop *loop;
@@ -125,8 +129,12 @@ struct sup {
 	int exit_code;
 };
 
-/* Runs the services of the config file. Returns warden's exit code. */
-int supervisor_run(const char *path, const sigset_t *orig_mask);
+/*
+ * Runs the services of the config file, with the control socket at
+ * control_path (NULL: the config's, or the default). Returns warden's exit
+ * code.
+ */
+int supervisor_run(const char *path, const char *control_path, const sigset_t *orig_mask);
 
 /* Validates a config file (--check). Returns the exit code. */
 int supervisor_check(const char *path);
@@ -142,6 +150,11 @@ bool svc_active(const struct svc *s);
 void svc_free(struct svc *s);
 int svc_setup(struct sup *sup, struct svc *s);
 bool svc_probe_exited(struct sup *sup, pid_t pid, int status);
+
+/* supervisor.c, for control.c */
+void sup_control_service(struct sup *sup, struct svc *s, enum ctl_verb verb);
+int sup_reload(struct sup *sup, char *err, size_t errlen);
+void sup_request_shutdown(struct sup *sup, const char *reason);
 
 /* supervisor.c, for service.c */
 void sup_changed(struct sup *sup);

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef WARDEN_CONTROL_H
+#define WARDEN_CONTROL_H
+
+/*
+ * The control socket: a Unix stream socket on which "warden ctl" asks a
+ * running warden what it does and acts on its services. warden-ctl(1)
+ * documents the protocol.
+ */
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct sup;
+
+/* At most this many clients at once; the longest idle one makes room. */
+#define CONTROL_CLIENTS_MAX 128
+
+/*
+ * The default socket path: /run/warden/control.sock as root, else
+ * $XDG_RUNTIME_DIR/warden/control.sock (or /tmp/warden-UID/control.sock).
+ */
+const char *control_default_path(char *buf, size_t size);
+
+/*
+ * Opens the socket at path (mode 0600, or 0660 owned by group when
+ * control_group is given), creating its directory if needed. A stale socket
+ * is replaced; a live one is refused. Returns 0 or -1 with a message in err.
+ */
+int control_open(struct sup *sup, const char *path, bool has_group, gid_t group, char *err,
+		 size_t errlen);
+
+/* Closes every client and the socket, and removes it. */
+void control_close(struct sup *sup);
+
+/* Something changed: pending "wait" requests look again. */
+void control_changed(struct sup *sup);
+
+/* The client side: "warden ctl [--control PATH] VERB [ARG...]". */
+int ctl_main(int argc, char **argv);
+
+#endif
