@@ -17,7 +17,6 @@ can see it (`Harness.strays`) and the finalizer can kill and reap it.
 """
 
 import ctypes
-import errno
 import json
 import os
 import re

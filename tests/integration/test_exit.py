@@ -144,9 +144,12 @@ def test_exec_found_in_path(warden):
 
 
 def test_remap_killed_by_term(warden):
-    r = warden.run(["-e", "143", "--"] + sh("kill -TERM $$"))
+    ev = warden.path("events")
+    r = warden.run(["-e", "143", "--events", ev, "--"] + sh("kill -TERM $$"))
     assert r.returncode == 0
     assert r.status() == "exited 0"
+    (ex,) = [e for e in read_events(ev) if e["event"] == "process.exited"]
+    assert ex["exit_code"] == 143 and ex["signal"] == "SIGTERM"
 
 
 def test_remap_long_option_and_repeat(warden):

@@ -310,7 +310,7 @@ def test_wait_all_signal_then_grace(warden, stopsig):
     took = time.monotonic() - t0
     assert 0.9 <= took < 10, f"took {took:.2f}s with a 1s grace"
     got = read_signals(lo.log)
-    assert got[:2] == [10, stopsig], got
+    assert got[:2] == [10, stopsig], (got, lo.ev.read_text())
     lo.assert_nothing_survives(warden)
     evs, fin = lo.finished()
     fwd = [e for e in evs if e["event"] == "signal.forwarded" and e["received"] == "SIGUSR1"]
