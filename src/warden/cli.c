@@ -23,7 +23,8 @@ static const char usage[] =
 	"\n"
 	"  -c, --config FILE        supervisor mode: run the services of FILE\n"
 	"      --check              with -c: check FILE and exit\n"
-	"      --control PATH       with -c: the control socket (see warden-ctl(1))\n"
+	"      --control PATH       a control socket for warden ctl (see warden-ctl(1));\n"
+	"                           in init mode COMMAND is the service 'main'\n"
 	"  -g, --group              forward signals to COMMAND's whole process group\n"
 	"  -r, --rewrite FROM:TO    forward signal FROM as TO (TO 0 drops it); repeatable\n"
 	"  -p, --pdeathsig SIG      get SIG when warden's parent dies, and forward it\n"
@@ -235,8 +236,6 @@ int cli_parse(int argc, char **argv, struct init_opts *o)
 	}
 	if (o->check)
 		return usage_error("--check needs -c FILE");
-	if (o->control)
-		return usage_error("--control needs -c FILE: init mode has no control socket");
 	if (optind >= argc)
 		return usage_error("missing command");
 	o->argv = argv + optind;

@@ -497,6 +497,14 @@ static void handle(struct client *c, char *line)
 		reply_error(c, CTL_EFAILED, "warden is shutting down");
 		return;
 	}
+	if (sup->hooks && r.verb != CTL_STATUS && r.verb != CTL_DUMP && r.verb != CTL_WAIT &&
+	    r.verb != CTL_SIGNAL) {
+		if (sup->hooks->act(sup->hooks->data, r.verb, err, sizeof(err)) < 0)
+			reply_error(c, CTL_EFAILED, "%s", err);
+		else
+			reply_ok(c);
+		return;
+	}
 	switch (r.verb) {
 	case CTL_STATUS:
 	case CTL_DUMP:

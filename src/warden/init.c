@@ -22,7 +22,9 @@
 
 #include "version.h"
 #include "init.h"
+#include "control.h"
 #include "log.h"
+#include "supervisor.h"
 #include "tree.h"
 
 enum phase {
@@ -54,6 +56,10 @@ struct init {
 	int exit_code;
 	/* dumb-init: giving up the terminal sent these to warden; not forwarded. */
 	bool swallow_hup, swallow_cont;
+	/* --control: the command seen as the service "main" of a supervisor. */
+	struct sup *shadow;
+	struct svc *main_svc;
+	struct sup_hooks hooks;
 };
 
 static const char *signame(int sig, char buf[static WD_SIGNAME_MAX])
@@ -165,6 +171,15 @@ static void main_exited(struct init *in, const struct wd_exit *e)
 	char words[64];
 
 	in->child_status = e->status;
+	if (in->main_svc) {
+		in->main_svc->pid = 0;
+		in->main_svc->has_status = true;
+		in->main_svc->last_status = e->status;
+		in->main_svc->state =
+			WIFEXITED(e->status) && WEXITSTATUS(e->status) == 0 ? ST_EXITED : ST_FAILED;
+		in->shadow->shutting_down = true;
+		control_changed(in->shadow);
+	}
 	log_info(1, "main process %d %s", (int)e->pid,
 		 wd_status_describe(e->status, words, sizeof(words)));
 	if (events_on()) {
@@ -497,6 +512,78 @@ static int set_pdeathsig(int sig)
 	return 0;
 }
 
+/*
+ * The control socket's verbs that change things, in init mode: stop and
+ * shutdown ask the command to end (warden then ends with it), as SIGTERM to
+ * warden would; the command runs once and there is no config to reload.
+ */
+static int control_act(void *data, enum ctl_verb verb, char *err, size_t errlen)
+{
+	struct init *in = data;
+
+	switch (verb) {
+	case CTL_STOP:
+	case CTL_SHUTDOWN:
+		if (in->phase == PHASE_RUNNING) {
+			on_signal(in, SIGTERM);
+			if (in->main_svc->state == ST_RUNNING)
+				in->main_svc->state = ST_STOPPING;
+		}
+		return 0;
+	case CTL_START:
+	case CTL_RESTART:
+		snprintf(err, errlen, "init mode runs its command once: warden exits with it");
+		return -1;
+	case CTL_RELOAD:
+		snprintf(err, errlen, "init mode has no config file to reload");
+		return -1;
+	default:
+		snprintf(err, errlen, "not in init mode");
+		return -1;
+	}
+}
+
+/* Opens --control with the command as the service "main". */
+static int control_start(struct init *in, const char *path)
+{
+	char err[CONFIG_ERR_MAX];
+
+	in->shadow = calloc(1, sizeof(*in->shadow));
+	in->main_svc = calloc(1, sizeof(*in->main_svc));
+	if (in->shadow)
+		in->shadow->svcs = calloc(1, sizeof(*in->shadow->svcs));
+	if (!in->shadow || !in->main_svc || !in->shadow->svcs) {
+		log_error("out of memory for the control socket");
+		return -1;
+	}
+	in->main_svc->sup = in->shadow;
+	in->main_svc->conf.name = (char *)"main";
+	in->main_svc->conf.argv = in->o->argv;
+	in->main_svc->state = ST_STOPPED;
+	in->shadow->svcs[0] = in->main_svc;
+	in->shadow->nsvcs = 1;
+	in->shadow->loop = in->loop;
+	in->shadow->started = in->started;
+	in->hooks.act = control_act;
+	in->hooks.data = in;
+	in->shadow->hooks = &in->hooks;
+	if (control_open(in->shadow, path, false, 0, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void control_stop(struct init *in)
+{
+	if (in->shadow) {
+		control_close(in->shadow);
+		free(in->shadow->svcs);
+	}
+	free(in->shadow);
+	free(in->main_svc);
+}
+
 int init_run(const struct init_opts *o, const sigset_t *orig_mask)
 {
 	struct init in = {.o = o, .child_pidfd = -1};
@@ -558,6 +645,10 @@ int init_run(const struct init_opts *o, const sigset_t *orig_mask)
 		event_emit(j);
 	}
 
+	if (o->control && control_start(&in, o->control) < 0) {
+		in.exit_code = EXIT_WARDEN;
+		goto out;
+	}
 	if (o->detach_tty)
 		detach_tty(&in);
 	r = spawn_main(&in, orig_mask, nfds, nlisten);
@@ -570,6 +661,11 @@ int init_run(const struct init_opts *o, const sigset_t *orig_mask)
 	}
 	if (o->chdir_root && chdir("/") < 0)
 		log_errno(errno, "cannot change directory to /");
+	if (in.main_svc) {
+		in.main_svc->pid = in.child;
+		in.main_svc->spawned_at = wd_now();
+		in.main_svc->state = ST_RUNNING;
+	}
 	if (in.child_pidfd >= 0) {
 		in.pidfd_io.fd = in.child_pidfd;
 		in.pidfd_io.events = EPOLLIN;
@@ -589,6 +685,7 @@ int init_run(const struct init_opts *o, const sigset_t *orig_mask)
 		in.exit_code = EXIT_WARDEN;
 	}
 out:
+	control_stop(&in);
 	close(in.sig_io.fd);
 	wd_loop_free(in.loop);
 	return in.exit_code;

@@ -98,9 +98,20 @@ struct svc {
 
 struct control;
 
+/*
+ * Init mode answers the control socket as a supervisor of one service,
+ * "main", whose acts are its own: these hooks take the verbs that change
+ * things. Returns 0, or -1 with a message in err.
+ */
+struct sup_hooks {
+	int (*act)(void *data, enum ctl_verb verb, char *err, size_t errlen);
+	void *data;
+};
+
 struct sup {
 	struct config conf;
-	struct control *ctl; /* the control socket, or NULL */
+	struct control *ctl;	       /* the control socket, or NULL */
+	const struct sup_hooks *hooks; /* init mode; NULL in supervisor mode */
 	struct svc **svcs;
 	size_t nsvcs;
 	wd_loop *loop;
