@@ -19,4 +19,4 @@ need() {
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-BUILD_PACKAGES=(gcc libc6-dev meson ninja-build pkg-config git scdoc musl-tools)
+BUILD_PACKAGES=(gcc libc6-dev meson ninja-build pkg-config git scdoc musl-tools libinih-dev)

@@ -723,6 +723,8 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 		if (parse_log_format(v, &s->log_format) < 0)
 			fail(p, p->line, "invalid log_format '%s' (expected prefix, json or raw)",
 			     v);
+		else
+			s->log_format_set = true;
 		break;
 	case NSVCKEYS:
 		break;
@@ -983,6 +985,9 @@ static void validate(struct parse *p)
 			     s->name);
 		else if (s->restart_delay_max < s->restart_delay)
 			s->restart_delay_max = s->restart_delay;
+		/* Without a log_format of its own, the [warden] one, wherever it stands. */
+		if (!s->log_format_set)
+			s->log_format = c->log_format;
 		/* With both user and group, the group given replaces the user's own. */
 		if (s->has_user && s->has_group && s->groups && s->ngroups)
 			s->groups[0] = s->gid;

@@ -51,7 +51,8 @@ struct svc_conf {
 	uint64_t stop_timeout;
 	bool kill_group;
 	enum log_format log_format;
-	char *fingerprint; /* every key = value of the section: equal means unchanged */
+	bool log_format_set; /* its own, not [warden]'s */
+	char *fingerprint;   /* every key = value of the section: equal means unchanged */
 	/* Keys seen, to refuse duplicates and to tell which were given. */
 	uint64_t seen;
 };

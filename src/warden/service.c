@@ -169,6 +169,8 @@ void svc_handle(struct svc *s, enum svc_event ev)
 		return;
 	pending_reason = NULL;
 	to = fn(s);
+	/* An action may have passed through a state of its own (see act_spawn). */
+	from = s->state;
 	s->state = to;
 	if (to != from)
 		emit_transition(s, from);
@@ -363,9 +365,17 @@ static char **build_env(struct svc *s)
 		if (!overridden && !(env[k++] = strdup(environ[i])))
 			goto fail;
 	}
-	for (j = 0; j < s->conf.nenv; j++)
-		if (!(env[k++] = strdup(s->conf.env[j])))
+	for (j = 0; j < s->conf.nenv; j++) {
+		const char *eq = strchr(s->conf.env[j], '=');
+		size_t kl = (size_t)(eq - s->conf.env[j]) + 1, later;
+		bool overridden = false;
+
+		/* environment = A=1, then A=2: the last one wins. */
+		for (later = j + 1; later < s->conf.nenv && !overridden; later++)
+			overridden = strncmp(s->conf.env[later], s->conf.env[j], kl) == 0;
+		if (!overridden && !(env[k++] = strdup(s->conf.env[j])))
 			goto fail;
+	}
 	if (s->conf.ready == READY_NOTIFY) {
 		size_t len = strlen(s->notify_name) + 15;
 
@@ -559,7 +569,11 @@ static bool start_allowed(struct svc *s)
 	unsigned limit = s->conf.start_limit, i, recent = 0;
 	uint64_t now = wd_now();
 
-	if (!limit || !s->conf.start_limit_interval)
+	/* Without an interval, the limit counts every start there ever was. */
+	uint64_t interval =
+		s->conf.start_limit_interval ? s->conf.start_limit_interval : UINT64_MAX;
+
+	if (!limit)
 		return true;
 	if (!s->starts) {
 		s->starts = calloc(limit, sizeof(*s->starts));
@@ -569,7 +583,7 @@ static bool start_allowed(struct svc *s)
 		s->starts_head = 0;
 	}
 	for (i = 0; i < s->nstarts; i++)
-		if (now - s->starts[i] < s->conf.start_limit_interval)
+		if (now - s->starts[i] < interval)
 			recent++;
 	if (recent >= limit)
 		return false;
@@ -658,6 +672,13 @@ static enum svc_state act_spawn(struct svc *s)
 		s->pid = 0;
 		s->last_status = wd_spawn_exit_code(r) << 8;
 		s->has_status = true;
+		/* It did start, and failed at once: the table's path is through starting. */
+		if (s->state != ST_STARTING) {
+			enum svc_state from = s->state;
+
+			s->state = ST_STARTING;
+			emit_transition(s, from);
+		}
 		pending_reason = "cannot execute";
 		return after_run(s);
 	}

@@ -694,6 +694,13 @@ int sup_reload(struct sup *sup, char *err, size_t errlen)
 	}
 	sup->conf.grace = nc.grace;
 	sup->conf.log_format = nc.log_format;
+	/* Services that follow the [warden] log_format follow its change at once. */
+	for (i = 0; i < sup->nsvcs; i++) {
+		struct svc *s = sup->svcs[i];
+
+		if (!s->conf.log_format_set)
+			s->conf.log_format = nc.log_format;
+	}
 	if ((nc.control && (!sup->conf.control || strcmp(nc.control, sup->conf.control) != 0)) ||
 	    (!nc.control && sup->conf.control) ||
 	    nc.has_control_group != sup->conf.has_control_group ||
