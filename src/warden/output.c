@@ -125,6 +125,19 @@ void outq_want_space(struct outq *q)
 	q->short_of_room = true;
 }
 
+int outq_wait(struct outq *q, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = q->fd, .events = POLLOUT};
+	size_t before = q->len;
+
+	if (!q->len)
+		return 0;
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return -ETIMEDOUT;
+	flush(q);
+	return q->len < before ? 0 : -ETIMEDOUT;
+}
+
 void outq_close(struct outq *q, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = q->fd, .events = POLLOUT};

@@ -44,6 +44,13 @@ int outq_put(struct outq *q, const char *rec, size_t n);
 /* Marks the queue as short of room for a producer: on_space will follow. */
 void outq_want_space(struct outq *q);
 
+/*
+ * Waits up to timeout_ms for the fd to take more, and writes. Returns 0 when
+ * something was written, or -ETIMEDOUT. For the last words at exit only: it
+ * blocks.
+ */
+int outq_wait(struct outq *q, int timeout_ms);
+
 /* Writes what is left, waiting at most timeout_ms, and restores the fd. */
 void outq_close(struct outq *q, int timeout_ms);
 

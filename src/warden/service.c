@@ -546,11 +546,13 @@ void svc_notify_readable(wd_io *io, uint32_t revents)
 			notify_event(s, "service.notify_stopping");
 		if (m.reloading)
 			notify_event(s, "service.notify_reloading");
-		if (m.has_extend && (s->state == ST_STARTING || s->state == ST_STOPPING)) {
-			uint64_t want = wd_now() + m.extend_usec * WD_NSEC_PER_USEC;
+		/* Only a deadline that runs can be extended (a oneshot has no ready timeout). */
+		if (m.has_extend && s->timer.armed &&
+		    (s->state == ST_STARTING || s->state == ST_STOPPING)) {
+			uint64_t now = wd_now(), want = now + m.extend_usec * WD_NSEC_PER_USEC;
 
-			if (!s->timer.armed || s->timer.deadline < want)
-				(void)wd_timer_start(s->sup->loop, &s->timer, want);
+			if (s->timer.deadline < want)
+				arm(s, want - now);
 		}
 		if (m.watchdog && s->state == ST_RUNNING && s->conf.watchdog)
 			arm(s, s->conf.watchdog);
@@ -833,16 +835,25 @@ static enum svc_state act_kill(struct svc *s)
 	return ST_STOPPING;
 }
 
+/*
+ * A restart that was asked for (reload, warden ctl): stopped now, and
+ * started by the scheduler as soon as what it is after is ready.
+ */
+static enum svc_state restart_later(struct svc *s)
+{
+	s->restart_after_stop = false;
+	s->stop_requested = false;
+	s->want_start = true;
+	return ST_STOPPED;
+}
+
 static enum svc_state act_stopping_exit(struct svc *s)
 {
 	emit_exit(s);
 	s->pid = 0;
 	wd_timer_stop(&s->timer);
-	if (s->restart_after_stop && !s->sup->shutting_down) {
-		s->restart_after_stop = false;
-		s->stop_requested = false;
-		return act_spawn(s);
-	}
+	if (s->restart_after_stop && !s->sup->shutting_down)
+		return restart_later(s);
 	if (s->stop_requested || s->sup->shutting_down || s->remove_after_stop)
 		return ST_STOPPED;
 	/* Stopped for being unhealthy: that run failed; the policy decides. */
@@ -852,11 +863,8 @@ static enum svc_state act_stopping_exit(struct svc *s)
 static enum svc_state act_cancel(struct svc *s)
 {
 	wd_timer_stop(&s->timer);
-	if (s->restart_after_stop && !s->sup->shutting_down) {
-		s->restart_after_stop = false;
-		s->stop_requested = false;
-		return act_spawn(s);
-	}
+	if (s->restart_after_stop && !s->sup->shutting_down)
+		return restart_later(s);
 	return ST_STOPPED;
 }
 

@@ -145,11 +145,18 @@ static bool emit_lines(struct logstream *ls, bool flush)
 			n = (size_t)(end - p);
 		else
 			break;
+		/* The newline that ends a line already sent in 64 KiB pieces. */
+		if (ls->split && nl == p) {
+			ls->split = false;
+			p++;
+			continue;
+		}
 		if (outq_space(q) < record_size(s, n)) {
 			ok = false;
 			break;
 		}
 		sup_log_line(s, ls->which, p, n);
+		ls->split = !nl && !flush;
 		p += n + (nl ? 1 : 0);
 	}
 	ls->len = (size_t)(end - p);
@@ -226,6 +233,53 @@ static void drain_output(struct svc *s)
 		logstream_readable(&ls[k]->io, EPOLLIN);
 		if (!ls[k]->paused && ls[k]->len)
 			(void)emit_lines(ls[k], true);
+	}
+}
+
+/*
+ * At exit: what the services wrote reaches warden's output, back-pressure or
+ * not, waiting for a slow reader within a bound.
+ */
+static void final_drain(struct sup *sup)
+{
+	uint64_t deadline = wd_now() + 5 * WD_NSEC_PER_SEC;
+	size_t i;
+	int k;
+
+	for (i = 0; i < sup->nsvcs; i++) {
+		struct logstream *streams[2] = {&sup->svcs[i]->out, &sup->svcs[i]->err};
+
+		for (k = 0; k < 2; k++) {
+			struct logstream *ls = streams[k];
+			struct outq *q = queue_for(sup, ls->which);
+			bool more = true;
+
+			if (ls->io.fd < 0 || (!ls->buf && !(ls->buf = malloc(LOG_LINE_MAX))))
+				continue;
+			while (more || ls->len) {
+				uint64_t now = wd_now();
+
+				if (!emit_lines(ls, !more)) {
+					if (now >= deadline ||
+					    outq_wait(q,
+						      (int)((deadline - now) / WD_NSEC_PER_MSEC) +
+							      1) < 0)
+						return;
+					continue;
+				}
+				if (more) {
+					ssize_t n = read(ls->io.fd, ls->buf + ls->len,
+							 LOG_LINE_MAX - ls->len);
+
+					if (n > 0)
+						ls->len += (size_t)n;
+					else if (n == 0 || errno != EINTR)
+						more = false;
+				} else {
+					break;
+				}
+			}
+		}
 	}
 }
 
@@ -404,8 +458,6 @@ static void finish(struct sup *sup)
 		code = wd_status_code(sup->exit_status);
 	else if (sup->requested)
 		code = sup->escalated ? EXIT_ESCALATED : 0;
-	else if (sup->escalated)
-		code = EXIT_ESCALATED;
 	else if (sup->first_failure)
 		code = wd_status_code(sup->first_failure_status);
 	else
@@ -432,8 +484,10 @@ static void on_leftover_timer(wd_timer *t)
 	struct sup *sup = t->data;
 	unsigned n = tree_signal_leftovers(&tree, 0, SIGKILL);
 
-	if (n && !sup->killing)
+	if (n && !sup->killing) {
 		log_info(1, "killed %u leftover process%s", n, n == 1 ? "" : "es");
+		sup->escalated = true; /* SIGKILL was needed: not a clean stop */
+	}
 	sup->killing = true;
 	(void)wd_timer_start(sup->loop, t, wd_now() + KILL_SWEEP);
 }
@@ -539,6 +593,26 @@ static void sweep_removed(struct sup *sup)
 		resolve_deps(sup);
 }
 
+/* An essential service ended for good: shut down with its status. */
+static bool essential_ended(struct sup *sup)
+{
+	size_t i;
+
+	for (i = 0; i < sup->nsvcs; i++) {
+		struct svc *s = sup->svcs[i];
+
+		if (s->conf.essential && !s->stop_requested &&
+		    (s->state == ST_EXITED || s->state == ST_FAILED)) {
+			/* One that never ran (a dependency failed) exits 1. */
+			sup->have_exit_status = true;
+			sup->exit_status = s->has_status ? s->last_status : 1 << 8;
+			start_shutdown(sup, "an essential service ended");
+			return true;
+		}
+	}
+	return false;
+}
+
 static void schedule(struct sup *sup)
 {
 	bool active = false;
@@ -548,18 +622,8 @@ static void schedule(struct sup *sup)
 		return;
 	sweep_removed(sup);
 	if (!sup->shutting_down) {
-		for (i = 0; i < sup->nsvcs; i++) {
-			struct svc *s = sup->svcs[i];
-
-			if (s->conf.essential && !s->stop_requested &&
-			    (s->state == ST_EXITED || s->state == ST_FAILED)) {
-				/* One that never ran (a dependency failed) exits 1. */
-				sup->have_exit_status = true;
-				sup->exit_status = s->has_status ? s->last_status : 1 << 8;
-				start_shutdown(sup, "an essential service ended");
-				return;
-			}
-		}
+		if (essential_ended(sup))
+			return;
 		for (i = 0; i < sup->nsvcs; i++) {
 			struct svc *s = sup->svcs[i];
 
@@ -575,6 +639,8 @@ static void schedule(struct sup *sup)
 				svc_handle(s, EV_START);
 			}
 		}
+		if (essential_ended(sup))
+			return;
 		/* One stopped on request may be started again: warden waits for that. */
 		for (i = 0; i < sup->nsvcs; i++)
 			active |= svc_active(sup->svcs[i]) || sup->svcs[i]->stop_requested;
@@ -998,6 +1064,7 @@ int supervisor_run(const char *path, const char *control_path, const sigset_t *o
 		sup.exit_code = EXIT_WARDEN;
 	}
 	control_close(&sup);
+	final_drain(&sup);
 out:
 
 	for (i = 0; i < sup.nsvcs; i++)

@@ -58,6 +58,7 @@ struct logstream {
 	char *buf; /* allocated on first use, LOG_LINE_MAX bytes */
 	size_t len;
 	bool paused;
+	bool split; /* the last line went out in 64 KiB pieces, unended */
 };
 
 struct svc {

@@ -1,0 +1,173 @@
+# SPDX-License-Identifier: MIT
+"""The control socket's life (warden-ctl(1), warden.conf(5) `control`, `control_group`):
+where it is, its directory created, its mode (0600, or 0660 with control_group's group),
+removed when warden exits, a stale socket (left by a warden killed with SIGKILL) replaced,
+a live one refused with exit 125 and nothing started."""
+
+import os
+import signal
+import stat
+import time
+
+import pytest
+
+from conftest import q, wait_for
+from ctllib import EXIT_CONFIG, EXIT_OK, NOGROUP, Ctl, describe, run_ctl, wh  # noqa: F401
+from svlib import script
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def marker_conf(h, name):
+    """A config whose service NAME creates NAME.started when it runs."""
+    return f"""
+        [{name}]
+        command = sh -c 'touch {q(h.path(name + ".started"))}; exec sleep 1000'
+        """
+
+
+def test_socket_directory_created_mode_0600_removed_on_exit(wh):
+    sock = wh.path("run/a/b/ctl.sock")
+    w = Ctl(wh, marker_conf(wh, "web"), sock=sock)
+    st = os.lstat(sock)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
+    assert st.st_uid == 0
+    for d in (wh.path("run"), wh.path("run/a"), wh.path("run/a/b")):
+        dst = os.stat(d)
+        assert stat.S_ISDIR(dst.st_mode) and not dst.st_mode & 0o022, (d, oct(dst.st_mode))
+    r = run_ctl(["--control", sock, "status"])
+    assert r.returncode == EXIT_OK, describe(r)
+    assert w.stop() == 0, w.err()
+    assert not os.path.exists(sock), "the socket outlived warden"
+
+
+def test_socket_removed_when_warden_exits_on_its_own(wh):
+    trig = wh.path("end")
+    ess = script(wh, "ess.sh", f"""
+        i=0; while [ ! -e {q(trig)} ]; do i=$((i+1)); [ $i -gt 3000 ] && exit 99; sleep 0.02; done
+        exit 7
+        """)
+    w = Ctl(wh, f"""
+        [ess]
+        command = {ess}
+        essential = yes
+        restart = never
+        [web]
+        command = sleep 1000
+        """)
+    w.wait_state("ess", "running")
+    trig.write_text("")
+    assert w.wait(15) == 7, w.err()
+    assert not os.path.exists(w.sock)
+
+
+def test_config_control_key_and_the_option_overrides_it(wh):
+    from_conf = wh.path("conf/ctl.sock")
+    conf = f"""
+        [warden]
+        control = {from_conf}
+        [web]
+        command = sleep 1000
+        """
+    w = Ctl(wh, conf, sock=from_conf, control_opt=False)
+    r = run_ctl(["--control", from_conf, "status", "web"])
+    assert r.returncode == EXIT_OK and "web" in r.stdout, describe(r)
+    assert w.stop() == 0, w.err()
+    assert not from_conf.exists()
+    # --control wins over the config's key
+    opt = wh.path("opt/ctl.sock")
+    w2 = Ctl(wh, conf, name="second.conf", sock=opt)
+    assert os.path.exists(opt) and not from_conf.exists()
+    r = run_ctl(["--control", opt, "status", "web"])
+    assert r.returncode == EXIT_OK, describe(r)
+    assert w2.stop() == 0, w2.err()
+
+
+def test_control_group_socket_is_0660_with_the_group(wh):
+    w = Ctl(wh, """
+        [warden]
+        control_group = nogroup
+        [web]
+        command = sleep 1000
+        """)
+    st = os.lstat(w.sock)
+    assert stat.S_IMODE(st.st_mode) == 0o660 and st.st_gid == NOGROUP and st.st_uid == 0, \
+        (oct(st.st_mode), st.st_uid, st.st_gid)
+    assert w.stop() == 0, w.err()
+    assert not os.path.exists(w.sock)
+
+
+def test_stale_socket_is_replaced(wh):
+    sock = wh.path("shared.sock")
+    a = Ctl(wh, marker_conf(wh, "first"), name="a.conf", sock=sock)
+    a.wait_state("first", "running")
+    a.run.kill(signal.SIGKILL)
+    a.wait(10)
+    assert stat.S_ISSOCK(os.lstat(sock).st_mode), "the killed warden's socket should be left"
+    b = Ctl(wh, marker_conf(wh, "second"), name="b.conf", sock=sock)
+    b.wait_state("second", "running")
+    wait_for(lambda: wh.path("second.started").exists(), 10, "the new warden's service")
+    r = run_ctl(["--control", sock, "status"])
+    assert r.returncode == EXIT_OK, describe(r)
+    assert "second" in r.stdout and "first" not in r.stdout, r.stdout
+    assert b.stop() == 0, b.err()
+    assert not sock.exists()
+
+
+def test_live_socket_is_refused_and_nothing_started(wh):
+    sock = wh.path("shared.sock")
+    a = Ctl(wh, marker_conf(wh, "first"), name="a.conf", sock=sock)
+    a.wait_state("first", "running")
+    wait_for(lambda: wh.path("first.started").exists(), 10, "the first warden's service")
+    ino = os.lstat(sock).st_ino
+    pid = a.svc("first")["pid"]
+    t0 = time.monotonic()
+    b = Ctl(wh, marker_conf(wh, "second"), name="b.conf", sock=sock, wait=False)
+    assert b.wait(15) == EXIT_CONFIG, b.err()
+    assert time.monotonic() - t0 < 10
+    assert "another warden is running" in b.err(), b.err()
+    time.sleep(0.3)
+    assert not wh.path("second.started").exists(), "the refused warden started its service"
+    assert not b.select("warden.started") and not b.select("service.starting"), b.events()
+    # the first one is untouched and still answers on its socket
+    assert os.lstat(sock).st_ino == ino
+    s = a.svc("first")
+    assert s["state"] == "running" and s["pid"] == pid
+    assert a.running()
+    assert a.stop() == 0, a.err()
+    assert not sock.exists()
+
+
+def test_a_path_that_is_not_a_socket_is_refused(wh):
+    path = wh.path("notasocket")
+    path.write_text("precious\n")
+    w = Ctl(wh, marker_conf(wh, "web"), sock=path, wait=False)
+    assert w.wait(15) == EXIT_CONFIG, w.err()
+    assert "not a socket" in w.err(), w.err()
+    assert path.read_text() == "precious\n"
+    assert not wh.path("web.started").exists()
+
+
+def test_reload_keeps_the_socket_as_it_was(wh):
+    conf = """
+        [web]
+        command = sleep 1000
+        """
+    w = Ctl(wh, conf)
+    w.wait_state("web", "running")
+    st = os.lstat(w.sock)
+    w.write(f"""
+        [warden]
+        control = {wh.path('elsewhere.sock')}
+        control_group = nogroup
+        """ + conf)
+    r = run_ctl(["--control", w.sock, "reload"])
+    assert r.returncode == EXIT_OK, describe(r)
+    w.wait_event("config.reloaded")
+    st2 = os.lstat(w.sock)
+    assert (st2.st_ino, st2.st_mode, st2.st_gid) == (st.st_ino, st.st_mode, st.st_gid)
+    assert not wh.path("elsewhere.sock").exists()
+    assert "next start" in w.err(), w.err()
+    r = run_ctl(["--control", w.sock, "status"])
+    assert r.returncode == EXIT_OK, describe(r)
