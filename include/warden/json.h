@@ -22,9 +22,19 @@ struct wd_json {
 	size_t len;
 	bool comma;    /* a value precedes: the next member needs a comma */
 	bool overflow; /* something did not fit */
+	size_t grow_max; /* 0: a fixed buffer; else malloc'd, grown up to this */
 };
 
 void wd_json_begin(struct wd_json *j, char *buf, size_t cap);	       /* writes "{" */
+/*
+ * The same into a buffer of its own that grows up to max bytes; the caller
+ * frees j->buf. Returns 0 or -ENOMEM.
+ */
+int wd_json_begin_alloc(struct wd_json *j, size_t max);
+/* Opens an object ('{') or an array ('['), as key's value; closes it. */
+void wd_json_open(struct wd_json *j, const char *key, char kind);
+void wd_json_close(struct wd_json *j, char kind);
+/* In the functions here, a NULL key means an element of the array being written. */
 void wd_json_str(struct wd_json *j, const char *key, const char *val); /* NULL: null */
 void wd_json_strn(struct wd_json *j, const char *key, const char *val, size_t n);
 void wd_json_int(struct wd_json *j, const char *key, int64_t val);
