@@ -44,6 +44,7 @@ struct client {
 	char in[CTL_REQUEST_MAX];
 	size_t inlen;
 	bool discarding; /* skipping the rest of an oversized line */
+	bool processing; /* inside process_lines() */
 	char *out;
 	size_t outlen, outpos;
 	bool waiting;
@@ -61,6 +62,8 @@ struct control {
 	ino_t ino;
 	bool has_group;
 	gid_t group;
+	int spare;	/* a descriptor given up to accept when none is left */
+	wd_timer pause; /* accepting again, after running out of descriptors */
 	struct client clients[CONTROL_CLIENTS_MAX];
 };
 
@@ -93,6 +96,8 @@ static void client_close(struct client *c)
 	c->waiting = c->discarding = false;
 }
 
+static void process_lines(struct client *c);
+
 static void client_flush(struct client *c)
 {
 	while (c->outpos < c->outlen) {
@@ -114,9 +119,12 @@ static void client_flush(struct client *c)
 	free(c->out);
 	c->out = NULL;
 	c->outlen = c->outpos = 0;
-	/* The reply is out: read the next request. */
-	if (!c->waiting)
+	/* The reply is out: the next request, already here or still to come. */
+	if (!c->waiting) {
 		(void)wd_io_modify(&c->io, EPOLLIN);
+		if (!c->processing)
+			process_lines(c);
+	}
 }
 
 /* Sends a finished JSON object (the writer's buffer is taken over). */
@@ -481,6 +489,15 @@ static void handle(struct client *c, char *line)
 		return;
 	}
 	if (c->readonly && !ctl_verb_readonly(r.verb)) {
+		if (events_on()) {
+			struct wd_json *j = event_begin("control.refused");
+
+			wd_json_uint(j, "uid", c->uid);
+			wd_json_uint(j, "gid", c->gid);
+			wd_json_int(j, "pid", c->pid);
+			wd_json_str(j, "verb", ctl_verb_name(r.verb));
+			event_emit(j);
+		}
 		reply_error(c, CTL_EREFUSED,
 			    "permission denied: uid %u may only use status, dump and wait",
 			    (unsigned)c->uid);
@@ -545,7 +562,12 @@ static void handle(struct client *c, char *line)
 		if (r.timeout) {
 			c->timer.cb = on_wait_timeout;
 			c->timer.data = c;
-			(void)wd_timer_start(sup->loop, &c->timer, wd_now() + r.timeout);
+			uint64_t now = wd_now();
+
+			/* A timeout of centuries is no timeout: no overflow into the past. */
+			(void)wd_timer_start(sup->loop, &c->timer,
+					     r.timeout > UINT64_MAX - now ? UINT64_MAX
+									  : now + r.timeout);
 		}
 		return;
 	case CTL_RELOAD:
@@ -563,34 +585,12 @@ static void handle(struct client *c, char *line)
 	}
 }
 
-static void on_client(wd_io *io, uint32_t revents)
+/* Answers the whole requests held in c's buffer, one at a time. */
+static void process_lines(struct client *c)
 {
-	struct client *c = io->data;
-	ssize_t n;
 	char *nl;
 
-	if (revents & (EPOLLERR | EPOLLHUP)) {
-		/* Gone: even a waiting client, whose socket epoll still reports. */
-		client_close(c);
-		return;
-	}
-	if (revents & EPOLLOUT) {
-		client_flush(c);
-		if (c->io.fd < 0 || c->outlen)
-			return;
-	}
-	if (c->waiting || c->outlen)
-		return;
-	n = recv(io->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		client_close(c);
-		return;
-	}
-	if (n < 0)
-		return;
-	c->inlen += (size_t)n;
-	c->last_active = wd_now();
-	/* One request at a time: the next is read once this one is answered. */
+	c->processing = true;
 	while (c->io.fd >= 0 && !c->waiting && !c->outlen && (nl = memchr(c->in, '\n', c->inlen))) {
 		size_t len = (size_t)(nl - c->in) + 1;
 		char line[CTL_REQUEST_MAX];
@@ -609,6 +609,7 @@ static void on_client(wd_io *io, uint32_t revents)
 		}
 		handle(c, line);
 	}
+	c->processing = false;
 	if (c->io.fd >= 0 && c->inlen == sizeof(c->in)) {
 		/* No newline in a full buffer: refuse it, and skip to the next line. */
 		c->inlen = 0;
@@ -617,6 +618,43 @@ static void on_client(wd_io *io, uint32_t revents)
 				    CTL_REQUEST_MAX - 1);
 		c->discarding = true;
 	}
+}
+
+static void on_client(wd_io *io, uint32_t revents)
+{
+	struct client *c = io->data;
+	ssize_t n;
+
+	if (revents & EPOLLERR) {
+		client_close(c);
+		return;
+	}
+	if (revents & EPOLLOUT) {
+		client_flush(c);
+		if (c->io.fd < 0 || c->outlen)
+			return;
+	}
+	if (c->waiting || c->outlen) {
+		/* Not reading now; a hang-up means the client is gone. */
+		if (revents & EPOLLHUP)
+			client_close(c);
+		return;
+	}
+	/*
+	 * Read before acting on a hang-up: a client may send a whole request
+	 * and close at once ("printf 'stop web\\n' | socat ...").
+	 */
+	n = recv(io->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		process_lines(c); /* what arrived before the end is still answered */
+		client_close(c);
+		return;
+	}
+	if (n > 0) {
+		c->inlen += (size_t)n;
+		c->last_active = wd_now();
+	}
+	process_lines(c);
 }
 
 /* --- accepting ------------------------------------------------------------ */
@@ -656,9 +694,21 @@ static struct client *free_slot(struct control *ctl)
 		if (!c->waiting && !c->outlen && (!oldest || c->last_active < oldest->last_active))
 			oldest = c;
 	}
-	/* Full: the client idle the longest makes room. */
+	/* Full: the client idle the longest makes room; failing that, the oldest wait. */
 	if (oldest) {
 		log_info(2, "control: too many clients, closing the longest idle one");
+		client_close(oldest);
+		return oldest;
+	}
+	for (i = 0; i < CONTROL_CLIENTS_MAX; i++) {
+		struct client *c = &ctl->clients[i];
+
+		if (c->waiting && (!oldest || c->last_active < oldest->last_active))
+			oldest = c;
+	}
+	if (oldest) {
+		wait_done(oldest);
+		reply_error(oldest, CTL_EFAILED, "too many clients: this wait was given up");
 		client_close(oldest);
 	}
 	return oldest;
@@ -685,6 +735,43 @@ static void refuse(int fd, const struct ucred *uc)
 	}
 }
 
+static void on_pause_over(wd_timer *t)
+{
+	struct control *ctl = t->data;
+
+	(void)wd_io_modify(&ctl->io, EPOLLIN);
+}
+
+/*
+ * No descriptor left for a new client. A listening socket stays readable,
+ * so returning would spin: the spare descriptor makes room to accept the
+ * client and tell it why it is turned away. Without a spare, accepting
+ * pauses for a second.
+ */
+static void out_of_fds(struct control *ctl)
+{
+	static const char msg[] = "{\"ok\":false,\"error\":\"warden is out of file descriptors\","
+				  "\"code\":\"failed\"}\n";
+	int fd;
+
+	log_info(1, "control: out of file descriptors");
+	if (ctl->spare >= 0) {
+		close(ctl->spare);
+		fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			(void)send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+		}
+		ctl->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (ctl->spare >= 0)
+			return;
+	}
+	(void)wd_io_modify(&ctl->io, 0);
+	ctl->pause.cb = on_pause_over;
+	ctl->pause.data = ctl;
+	(void)wd_timer_start(ctl->sup->loop, &ctl->pause, wd_now() + WD_NSEC_PER_SEC);
+}
+
 static void on_accept(wd_io *io, uint32_t revents)
 {
 	struct control *ctl = io->data;
@@ -698,8 +785,15 @@ static void on_accept(wd_io *io, uint32_t revents)
 		bool full, ro = false;
 		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			out_of_fds(ctl);
 			return;
+		}
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;
+		}
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) {
 			close(fd);
 			continue;
@@ -777,6 +871,7 @@ int control_open(struct sup *sup, const char *path, bool has_group, gid_t group,
 		return -1;
 	}
 	ctl->sup = sup;
+	ctl->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (i = 0; i < CONTROL_CLIENTS_MAX; i++)
 		ctl->clients[i].io.fd = -1;
 	ctl->has_group = has_group;
@@ -786,12 +881,16 @@ int control_open(struct sup *sup, const char *path, bool has_group, gid_t group,
 	r = mkdirs(path, 0755);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot create the directory of %s: %s", path, strerror(-r));
+		if (ctl->spare >= 0)
+			close(ctl->spare);
 		free(ctl);
 		return -1;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot create the control socket: %s", strerror(errno));
+		if (ctl->spare >= 0)
+			close(ctl->spare);
 		free(ctl);
 		return -1;
 	}
@@ -843,6 +942,8 @@ int control_open(struct sup *sup, const char *path, bool has_group, gid_t group,
 	return 0;
 fail:
 	close(fd);
+	if (ctl->spare >= 0)
+		close(ctl->spare);
 	free(ctl);
 	return -1;
 }
@@ -867,7 +968,10 @@ void control_close(struct sup *sup)
 		client_close(c);
 	}
 	wd_io_stop(&ctl->io);
+	wd_timer_stop(&ctl->pause);
 	close(ctl->fd);
+	if (ctl->spare >= 0)
+		close(ctl->spare);
 	/* Remove it only if it is still ours, not a newer warden's. */
 	if (stat(ctl->path, &st) == 0 && st.st_ino == ctl->ino)
 		(void)unlink(ctl->path);

@@ -132,8 +132,8 @@ int ctl_parse(char *line, struct ctl_request *req, char *err, size_t errlen)
 	if (req->verb == CTL_SIGNAL) {
 		const char *s = req->args[1][0] == '-' ? req->args[1] + 1 : req->args[1];
 
-		if (wd_signal_parse(s, false, &req->signal) < 0 ||
-		    !wd_signal_catchable(req->signal)) {
+		/* Any signal, KILL and STOP included: the operator may need them. */
+		if (wd_signal_parse(s, false, &req->signal) < 0) {
 			snprintf(err, errlen, "unknown signal '%.64s'", req->args[1]);
 			return -1;
 		}

@@ -61,9 +61,9 @@ def as_user(uid=NOBODY, gid=NOGROUP, groups=None):
     return pre + ["--"]
 
 
-@pytest.fixture
-def wh():
-    """A pid1 Harness whose files live in a fresh 0755 directory under /tmp."""
+def pid1_harness():
+    """A pid1 Harness whose files live in a fresh 0755 directory under /tmp (a generator,
+    for the `wh` fixture of each test_control_*.py)."""
     ok, why = newns_ok()
     if not ok:
         pytest.skip(f"cannot create a pid namespace here: {why}")

@@ -15,9 +15,14 @@ import pytest
 
 from conftest import base_env, wait_for
 from ctllib import (EXIT_OK, EXIT_REFUSED, EXIT_TIMEDOUT, NOBODY, NOGROUP, USERS, Ctl, as_user,
-                    clean_preexec, describe, wh)  # noqa: F401  (wh is a fixture)
+                    clean_preexec, describe, pid1_harness)
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def wh():
+    yield from pid1_harness()
 
 CONF = """
     [web]

@@ -12,10 +12,15 @@ import time
 import pytest
 
 from conftest import q, wait_for
-from ctllib import EXIT_CONFIG, EXIT_OK, NOGROUP, Ctl, describe, run_ctl, wh  # noqa: F401
+from ctllib import EXIT_CONFIG, EXIT_OK, NOGROUP, Ctl, describe, pid1_harness, run_ctl
 from svlib import script
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def wh():
+    yield from pid1_harness()
 
 
 def marker_conf(h, name):

@@ -14,11 +14,16 @@ import pytest
 
 from conftest import helper, q, read_signals, wait_for
 from ctllib import (EXIT_FAILED, EXIT_NOSERVICE, EXIT_NOWARDEN, EXIT_OK, EXIT_TIMEDOUT,
-                    EXIT_USAGE, FAST, STATES, STATUS_FIELDS, Ctl, describe, finish, run_ctl,
-                    wh)  # noqa: F401  (wh is a fixture)
+                    EXIT_USAGE, FAST, STATES, STATUS_FIELDS, Ctl, describe, finish, pid1_harness,
+                    run_ctl)
 from svlib import need, script
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def wh():
+    yield from pid1_harness()
 
 
 def starts(w, name):
@@ -794,7 +799,8 @@ def test_wait_ready_for_a_oneshot_is_its_success(wh):
 
     def oneshot(name, trig, code):
         return script(wh, name, f"""
-            i=0; while [ ! -e {q(trig)} ]; do i=$((i+1)); [ $i -gt 3000 ] && exit 99; sleep 0.02; done
+            i=0
+            while [ ! -e {q(trig)} ]; do i=$((i+1)); [ $i -gt 3000 ] && exit 99; sleep 0.02; done
             exit {code}
             """)
     w = Ctl(wh, f"""
