@@ -20,12 +20,12 @@ struct wd_json {
 	char *buf;
 	size_t cap;
 	size_t len;
-	bool comma;    /* a value precedes: the next member needs a comma */
-	bool overflow; /* something did not fit */
+	bool comma;	 /* a value precedes: the next member needs a comma */
+	bool overflow;	 /* something did not fit */
 	size_t grow_max; /* 0: a fixed buffer; else malloc'd, grown up to this */
 };
 
-void wd_json_begin(struct wd_json *j, char *buf, size_t cap);	       /* writes "{" */
+void wd_json_begin(struct wd_json *j, char *buf, size_t cap); /* writes "{" */
 /*
  * The same into a buffer of its own that grows up to max bytes; the caller
  * frees j->buf. Returns 0 or -ENOMEM.

@@ -73,12 +73,24 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "n:l:c:efd:")) != -1) {
 		switch (opt) {
-		case 'n': count = atol(optarg); break;
-		case 'l': len = atol(optarg); break;
-		case 'c': chunk = (size_t)atol(optarg); break;
-		case 'e': out_fd = 2; break;
-		case 'f': no_last_nl = 1; break;
-		case 'd': done = optarg; break;
+		case 'n':
+			count = atol(optarg);
+			break;
+		case 'l':
+			len = atol(optarg);
+			break;
+		case 'c':
+			chunk = (size_t)atol(optarg);
+			break;
+		case 'e':
+			out_fd = 2;
+			break;
+		case 'f':
+			no_last_nl = 1;
+			break;
+		case 'd':
+			done = optarg;
+			break;
 		default:
 			fprintf(stderr, "usage: linegen [-n COUNT] [-l LEN] [-c CHUNK] [-e] [-f] "
 					"[-d DONEFILE] TAG\n");

@@ -44,7 +44,7 @@ struct child_args {
 	sigset_t orig_mask;
 };
 
-static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
 static void usage(void)
 {
@@ -117,7 +117,7 @@ static int child_main(void *arg)
 int main(int argc, char **argv)
 {
 	const char *pidfile = NULL, *statusfile = NULL;
-	struct child_args ca = { .newns = 1 };
+	struct child_args ca = {.newns = 1};
 	sigset_t set;
 	pid_t pid;
 	int i, status, code;
@@ -160,7 +160,8 @@ int main(int argc, char **argv)
 			perror("nsrun: malloc");
 			return 125;
 		}
-		pid = clone(child_main, stack + STACK_SIZE, CLONE_NEWPID | CLONE_NEWNS | SIGCHLD, &ca);
+		pid = clone(child_main, stack + STACK_SIZE, CLONE_NEWPID | CLONE_NEWNS | SIGCHLD,
+			    &ca);
 		if (pid < 0) {
 			perror("nsrun: clone");
 			return 125;

@@ -51,7 +51,7 @@ static long parse_num(const char *s)
 
 static void nap(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
 		perror("orphans: write done file");
 
 	if (then_sleep) {
-		struct timespec ts = { then_sleep, 0 };
+		struct timespec ts = {then_sleep, 0};
 		sigemptyset(&term);
 		sigaddset(&term, SIGTERM);
 		sigprocmask(SIG_BLOCK, &term, NULL);

@@ -72,18 +72,37 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "+n:w:F:r:x:d:ic:t:")) != -1) {
 		switch (opt) {
-		case 'n': name = optarg; break;
-		case 'w': ready_ms = atol(optarg); break;
-		case 'F': ready_fd = atoi(optarg); break;
-		case 'r': readyfile = optarg; break;
-		case 'x': exit_sig = atoi(optarg); break;
-		case 'd': exit_ms = atol(optarg); break;
-		case 'i': ignore = 1; break;
-		case 'c': code = atoi(optarg); break;
-		case 't': timeout = atof(optarg); break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'w':
+			ready_ms = atol(optarg);
+			break;
+		case 'F':
+			ready_fd = atoi(optarg);
+			break;
+		case 'r':
+			readyfile = optarg;
+			break;
+		case 'x':
+			exit_sig = atoi(optarg);
+			break;
+		case 'd':
+			exit_ms = atol(optarg);
+			break;
+		case 'i':
+			ignore = 1;
+			break;
+		case 'c':
+			code = atoi(optarg);
+			break;
+		case 't':
+			timeout = atof(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: stopper [-n NAME] [-w MS] [-F FD] [-r FILE] [-x SIG] "
-					"[-d MS] [-i] [-c CODE] [-t SECS] LOGFILE\n");
+			fprintf(stderr,
+				"usage: stopper [-n NAME] [-w MS] [-F FD] [-r FILE] [-x SIG] "
+				"[-d MS] [-i] [-c CODE] [-t SECS] LOGFILE\n");
 			return 2;
 		}
 	}

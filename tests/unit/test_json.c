@@ -208,8 +208,11 @@ static long json_unescape(const unsigned char *s, size_t n, unsigned char *out, 
 			out[o++] = '\t';
 			i += 2;
 			continue;
-		case 'u': break;
-		default: *why = "invalid escape"; return -1;
+		case 'u':
+			break;
+		default:
+			*why = "invalid escape";
+			return -1;
 		}
 		unsigned cp, lo;
 		if (read_u4(s, n, i, &cp) < 0) {
@@ -351,12 +354,24 @@ static void test_escape_control_chars(void **state)
 		const char *e;
 		char u[8];
 		switch (c) {
-		case '\b': e = "\\b"; break;
-		case '\f': e = "\\f"; break;
-		case '\n': e = "\\n"; break;
-		case '\r': e = "\\r"; break;
-		case '\t': e = "\\t"; break;
-		default: snprintf(u, sizeof(u), "\\u%04x", c); e = u;
+		case '\b':
+			e = "\\b";
+			break;
+		case '\f':
+			e = "\\f";
+			break;
+		case '\n':
+			e = "\\n";
+			break;
+		case '\r':
+			e = "\\r";
+			break;
+		case '\t':
+			e = "\\t";
+			break;
+		default:
+			snprintf(u, sizeof(u), "\\u%04x", c);
+			e = u;
 		}
 		snprintf(expect, sizeof(expect), "a%sb", e);
 		check_escape(in, 3, expect);
@@ -895,8 +910,12 @@ static int write_sequence(char *buf, size_t cap, int variant)
 		wd_json_raw(&j, "r", "[1,{}]");
 		wd_json_strn(&j, "bin", "\0\x01\xff", 3);
 		break;
-	case 1: wd_json_strn(&j, "s", "\xe2\x82\xac\xe2\x82\xac\x01\xf0\x9f\x98\x80", 11); break;
-	case 2: wd_json_strv(&j, "v", v); break;
+	case 1:
+		wd_json_strn(&j, "s", "\xe2\x82\xac\xe2\x82\xac\x01\xf0\x9f\x98\x80", 11);
+		break;
+	case 2:
+		wd_json_strv(&j, "v", v);
+		break;
 	}
 	return wd_json_end(&j);
 }
