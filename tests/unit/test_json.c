@@ -969,6 +969,56 @@ static void test_writer_overflow_sticky(void **state)
 	assert_true(canary_intact(buf + 16, CANARY_LEN));
 }
 
+/* Nested objects and arrays, and array elements (NULL keys). */
+static void test_writer_nested(void **state)
+{
+	char buf[256];
+	struct wd_json j;
+	int n;
+
+	(void)state;
+	wd_json_begin(&j, buf, sizeof(buf));
+	wd_json_bool(&j, "ok", true);
+	wd_json_open(&j, "list", '[');
+	wd_json_open(&j, NULL, '{');
+	wd_json_int(&j, "a", 1);
+	wd_json_close(&j, '}');
+	wd_json_str(&j, NULL, "x");
+	wd_json_open(&j, NULL, '[');
+	wd_json_close(&j, '[');
+	wd_json_close(&j, '[');
+	wd_json_open(&j, "o", '{');
+	wd_json_close(&j, '}');
+	n = wd_json_end(&j);
+	assert_int_equal(n, (int)strlen(buf));
+	assert_string_equal(buf, "{\"ok\":true,\"list\":[{\"a\":1},\"x\",[]],\"o\":{}}\n");
+}
+
+/* A growing buffer: it takes what a fixed one could not, up to its maximum. */
+static void test_writer_alloc(void **state)
+{
+	struct wd_json j;
+	char big[20000];
+	int n;
+
+	(void)state;
+	memset(big, '"', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(wd_json_begin_alloc(&j, 1 << 20), 0);
+	wd_json_str(&j, "q", big); /* every byte escaped: twice the size */
+	n = wd_json_end(&j);
+	assert_true(n > 2 * (int)(sizeof(big) - 1));
+	assert_int_equal((size_t)n, strlen(j.buf));
+	assert_memory_equal(j.buf + n - 3, "\"}\n", 3);
+	free(j.buf);
+
+	assert_int_equal(wd_json_begin_alloc(&j, 8192), 0);
+	wd_json_str(&j, "q", big); /* more than the maximum */
+	assert_int_equal(wd_json_end(&j), -ENOBUFS);
+	assert_true(j.cap <= 8192);
+	free(j.buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -994,6 +1044,8 @@ int main(void)
 		cmocka_unit_test(test_writer_mixed),
 		cmocka_unit_test(test_writer_overflow_every_cap),
 		cmocka_unit_test(test_writer_overflow_sticky),
+		cmocka_unit_test(test_writer_nested),
+		cmocka_unit_test(test_writer_alloc),
 	};
 	unit_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
