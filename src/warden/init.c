@@ -334,7 +334,11 @@ static void on_signal(struct init *in, int sig)
 	 * dumb-init's job control: once the child has been told to stop, stop
 	 * too; SIGCONT resumes warden and is then forwarded like any signal.
 	 */
-	if (in->o->stop_on_tty_signals && in->phase == PHASE_RUNNING &&
+	/*
+	 * As PID 1 the kernel ignores a SIGSTOP to itself, and raising one would
+	 * still discard a SIGCONT already queued: not as PID 1, then.
+	 */
+	if (in->o->stop_on_tty_signals && in->phase == PHASE_RUNNING && !in->tree.pid1 &&
 	    (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU))
 		(void)raise(SIGSTOP);
 }

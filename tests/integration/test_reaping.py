@@ -130,7 +130,15 @@ class Leftover:
         self.r = warden.start(list(args) + ["--events", self.ev, "--"] + sh(script))
         wait_for(self.ready.exists, 15, "the leftover to be ready")
         self.procs = self.r.descendants()
-        self.leftover = [p for p in self.procs if p.name() == "sigrecord"]
+
+        def named(p, name):
+            # A short-lived process (the polling sleep) may be gone by now.
+            try:
+                return p.name() == name
+            except psutil.NoSuchProcess:
+                return False
+
+        self.leftover = [p for p in self.procs if named(p, "sigrecord")]
         assert len(self.leftover) == 1, self.procs
         self.leftover = self.leftover[0]
 
@@ -291,7 +299,7 @@ def test_wait_all_waits_without_signals(warden):
 @pytest.mark.parametrize("stopsig", [signal.SIGTERM, signal.SIGINT])
 def test_wait_all_signal_then_grace(warden, stopsig):
     lo = Leftover(warden, ["--wait-all", "-t", "1"], rec_args="-x 0 -t 60", code=5)
-    main = [p for p in lo.procs if p.name() == "sh" and p.ppid() == lo.r.pid][0]
+    main = [p for p in lo.procs if p.pid == lo.r.main_child().pid][0]
     lo.release()
     wait_for(lambda: not proc_exists(main) or main.status() == psutil.STATUS_ZOMBIE, 10,
              "the main child to exit")
