@@ -223,8 +223,10 @@ def test_flood_from_several_services(warden_pid1, fmt):
     pr.start()
     sup = Sup(warden_pid1, conf, verbose=False, stdout=pr.w, stderr=pr.w)
     pr.close_write()
-    assert sup.wait(60) == 0
+    code = sup.wait(60)
     text = pr.text()
+    assert code == 0, (f"exit {code}; failures: {sup.select('service.failed')}; "
+                       f"warden said: {[l for l in text.splitlines() if 'warden' in l][:10]}")
     if fmt == "prefix":
         by = split_prefixed(text)
         assert sorted(by) == [s for s, _ in specs], sorted(by)

@@ -241,9 +241,10 @@ def test_sighup_during_shutdown_is_ignored(warden_pid1):
     h = warden_pid1
     sup = Sup(h, f"""
         [slow]
-        command = {stopper(h, "slow", "-d", 600)}
+        command = {stopper(h, "slow", "-d", 3000)}
         """)
     sup.wait_event("service.ready", "slow")
+    # slow takes 3 s to stop: time enough, even on a loaded machine, for the HUP below.
     sup.kill(15)
     sup.wait_event("service.stopping", "slow")
     sup.write(f"""
