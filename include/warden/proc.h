@@ -22,6 +22,20 @@ int wd_proc_descendants(pid_t root, pid_t *pids, size_t max);
  */
 int wd_proc_kill_descendants(pid_t root, int sig);
 
+/*
+ * A snapshot of every live process and its parent, read once from /proc,
+ * for asking about many trees at once (wd_proc_descendants() reads /proc
+ * every time).
+ */
+struct wd_proc_table;
+
+/* Reads the snapshot. Returns 0 or -errno; free it with wd_proc_table_free(). */
+int wd_proc_table_read(struct wd_proc_table **ret);
+void wd_proc_table_free(struct wd_proc_table *t);
+
+/* As wd_proc_descendants(), from the snapshot. */
+int wd_proc_table_descendants(const struct wd_proc_table *t, pid_t root, pid_t *pids, size_t max);
+
 /* True when /proc shows this process with its own pid (same pid namespace). */
 int wd_proc_is_own(void);
 

@@ -86,26 +86,51 @@ static int cmp_ppid(const void *a, const void *b)
 	return (x->ppid > y->ppid) - (x->ppid < y->ppid);
 }
 
+struct wd_proc_table {
+	struct pp *v; /* sorted by parent */
+	int n;
+};
+
+int wd_proc_table_read(struct wd_proc_table **ret)
+{
+	struct wd_proc_table *t = calloc(1, sizeof(*t));
+	int n;
+
+	if (!t)
+		return -ENOMEM;
+	n = snapshot(&t->v);
+	if (n < 0) {
+		free(t);
+		return n;
+	}
+	t->n = n;
+	qsort(t->v, (size_t)n, sizeof(*t->v), cmp_ppid);
+	*ret = t;
+	return 0;
+}
+
+void wd_proc_table_free(struct wd_proc_table *t)
+{
+	if (!t)
+		return;
+	free(t->v);
+	free(t);
+}
+
 /*
  * Every live process below root, breadth first, into a malloc'd array the
- * caller frees. Sorting by parent makes each step a binary search, so that
+ * caller frees. Sorted by parent, each step is a binary search, so that
  * twenty thousand leftovers cost milliseconds. Returns the count or -errno.
  */
-static int descendants(pid_t root, pid_t **ret)
+static int table_descendants(const struct wd_proc_table *t, pid_t root, pid_t **ret)
 {
-	struct pp *v = NULL;
+	const struct pp *v = t->v;
+	int n = t->n, nf = 0, head = 0;
 	pid_t *found;
-	int n, nf = 0, head = 0;
 
-	n = snapshot(&v);
-	if (n < 0)
-		return n;
-	qsort(v, (size_t)n, sizeof(*v), cmp_ppid);
 	found = malloc(((size_t)n + 1) * sizeof(*found));
-	if (!found) {
-		free(v);
+	if (!found)
 		return -ENOMEM;
-	}
 	/* The found list is its own queue; root itself is the first parent. */
 	for (pid_t parent = root;; parent = found[head++]) {
 		int lo = 0, hi = n;
@@ -125,9 +150,33 @@ static int descendants(pid_t root, pid_t **ret)
 		if (head >= nf)
 			break;
 	}
-	free(v);
 	*ret = found;
 	return nf;
+}
+
+static int descendants(pid_t root, pid_t **ret)
+{
+	struct wd_proc_table *t;
+	int r = wd_proc_table_read(&t);
+
+	if (r < 0)
+		return r;
+	r = table_descendants(t, root, ret);
+	wd_proc_table_free(t);
+	return r;
+}
+
+int wd_proc_table_descendants(const struct wd_proc_table *t, pid_t root, pid_t *pids, size_t max)
+{
+	pid_t *all = NULL;
+	int n = table_descendants(t, root, &all);
+
+	if (n < 0)
+		return n;
+	if (max)
+		memcpy(pids, all, ((size_t)n < max ? (size_t)n : max) * sizeof(*pids));
+	free(all);
+	return n;
 }
 
 int wd_proc_descendants(pid_t root, pid_t *pids, size_t max)

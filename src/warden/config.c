@@ -327,7 +327,8 @@ static bool valid_name(const char *s)
 		if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
 		      (s[n] >= '0' && s[n] <= '9') || s[n] == '_' || s[n] == '-' || s[n] == '.'))
 			return false;
-	return n > 0 && n <= MAX_NAME;
+	/* A leading '-' would read as an option of warden ctl. */
+	return n > 0 && n <= MAX_NAME && s[0] != '-';
 }
 
 /*
@@ -800,7 +801,8 @@ static void section(struct parse *p, const char *name)
 	}
 	if (!valid_name(name)) {
 		fail(p, p->line,
-		     "invalid service name [%s] (letters, digits, '_', '-' and '.', up to %d)",
+		     "invalid service name [%s] (letters, digits, '_', '-' and '.', up to %d, not "
+		     "starting with '-')",
 		     name, MAX_NAME);
 		return;
 	}

@@ -329,7 +329,7 @@ static void process_json(struct wd_json *j, pid_t pid)
 	wd_json_close(j, '}');
 }
 
-static void tree_json(struct wd_json *j, pid_t root)
+static void tree_json(struct wd_json *j, const struct wd_proc_table *t, pid_t root)
 {
 	pid_t kids[4096];
 	int n, i;
@@ -337,7 +337,8 @@ static void tree_json(struct wd_json *j, pid_t root)
 	wd_json_open(j, "processes", '[');
 	if (root > 0) {
 		process_json(j, root);
-		n = wd_proc_descendants(root, kids, sizeof(kids) / sizeof(kids[0]));
+		n = t ? wd_proc_table_descendants(t, root, kids, sizeof(kids) / sizeof(kids[0]))
+		      : 0;
 		for (i = 0; i < n && i < (int)(sizeof(kids) / sizeof(kids[0])); i++)
 			process_json(j, kids[i]);
 	}
@@ -347,6 +348,7 @@ static void tree_json(struct wd_json *j, pid_t root)
 static void do_status(struct client *c, struct ctl_request *r, bool dump)
 {
 	struct sup *sup = c->ctl->sup;
+	struct wd_proc_table *table = NULL;
 	struct wd_json j;
 	size_t i, k;
 
@@ -354,6 +356,9 @@ static void do_status(struct client *c, struct ctl_request *r, bool dump)
 		client_close(c);
 		return;
 	}
+	/* One look at /proc for every tree of the dump, not one per service. */
+	if (dump && wd_proc_table_read(&table) < 0)
+		table = NULL;
 	wd_json_bool(&j, "ok", true);
 	if (dump) {
 		wd_json_open(&j, "warden", '{');
@@ -380,11 +385,12 @@ static void do_status(struct client *c, struct ctl_request *r, bool dump)
 		if (dump) {
 			wd_json_strv(&j, "command", s->conf.argv);
 			wd_json_strv(&j, "after", s->conf.after);
-			tree_json(&j, s->pid);
+			tree_json(&j, table, s->pid);
 		}
 		wd_json_close(&j, '}');
 	}
 	wd_json_close(&j, '[');
+	wd_proc_table_free(table);
 	client_send(c, &j);
 }
 

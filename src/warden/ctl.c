@@ -104,10 +104,16 @@ static char *jstring(struct jp *p)
 {
 	char *out, *o;
 
+	const char *q;
+
 	if (p->p >= p->end || *p->p != '"')
 		return NULL;
 	p->p++;
-	out = o = malloc((size_t)(p->end - p->p) + 1);
+	/* Find the end first: the string needs no more than its own length. */
+	for (q = p->p; q < p->end && *q != '"'; q++)
+		if (*q == '\\' && q + 1 < p->end)
+			q++;
+	out = o = malloc((size_t)(q - p->p) + 4);
 	if (!out)
 		return NULL;
 	while (p->p < p->end && *p->p != '"') {

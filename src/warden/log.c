@@ -21,6 +21,8 @@ void log_set_sink(log_sink_fn fn)
 	sink = fn;
 }
 
+static void vlog(int err, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void vlog(int err, const char *fmt, va_list ap)
 {
 	char line[1024];
