@@ -181,16 +181,14 @@ int wd_proc_table_descendants(const struct wd_proc_table *t, pid_t root, pid_t *
 
 int wd_proc_descendants(pid_t root, pid_t *pids, size_t max)
 {
-	pid_t *all = NULL;
-	int n;
+	struct wd_proc_table *t;
+	int r = wd_proc_table_read(&t);
 
-	n = descendants(root, &all);
-	if (n < 0)
-		return n;
-	if (max)
-		memcpy(pids, all, ((size_t)n < max ? (size_t)n : max) * sizeof(*pids));
-	free(all);
-	return n;
+	if (r < 0)
+		return r;
+	r = wd_proc_table_descendants(t, root, pids, max);
+	wd_proc_table_free(t);
+	return r;
 }
 
 int wd_proc_kill_descendants(pid_t root, int sig)

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "notify.h"
 #include "supervisor.h"
+#include "tree.h"
 
 /* How often exec: and tcp: readiness probes are repeated. */
 #define PROBE_INTERVAL (250 * WD_NSEC_PER_MSEC)
@@ -765,7 +766,7 @@ static enum svc_state after_run(struct svc *s)
 
 static void emit_exit(struct svc *s)
 {
-	char name[WD_SIGNAME_MAX], words[64];
+	char words[64];
 	int st = s->last_status;
 	struct wd_json *j;
 
@@ -774,18 +775,7 @@ static void emit_exit(struct svc *s)
 		return;
 	j = event_begin("service.exited");
 	wd_json_str(j, "service", s->conf.name);
-	wd_json_int(j, "pid", s->pid);
-	if (WIFEXITED(st))
-		wd_json_int(j, "code", WEXITSTATUS(st));
-	else
-		wd_json_null(j, "code");
-	if (WIFSIGNALED(st))
-		wd_json_str(j, "signal", wd_signal_name(WTERMSIG(st), name));
-	else
-		wd_json_null(j, "signal");
-	wd_json_bool(j, "core_dumped", WIFSIGNALED(st) && WCOREDUMP(st));
-	wd_json_str(j, "status", words);
-	wd_json_int(j, "exit_code", wd_status_code(st));
+	tree_event_status(j, s->pid, st);
 	wd_json_uint(j, "runtime_ms", (wd_now() - s->spawned_at) / WD_NSEC_PER_MSEC);
 	event_emit(j);
 }
