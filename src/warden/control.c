@@ -922,11 +922,11 @@ int control_open(struct sup *sup, const char *path, bool has_group, gid_t group,
 	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (r < 0 || listen(fd, 64) < 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot listen on %s: %s", ctl->path, strerror(errno));
 		goto fail;
 	}
 	if (ctl->has_group && (chown(path, (uid_t)-1, ctl->group) < 0 || chmod(path, 0660) < 0)) {
-		snprintf(err, errlen, "cannot give %s to group %u: %s", path, (unsigned)group,
+		snprintf(err, errlen, "cannot give %s to group %u: %s", ctl->path, (unsigned)group,
 			 strerror(errno));
 		(void)unlink(path);
 		goto fail;

@@ -122,5 +122,7 @@ int main(int argc, char **argv)
 		if (fd >= 0)
 			close(fd);
 	}
+	free(line);
+	free(buf);
 	return 0;
 }
