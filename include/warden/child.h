@@ -19,6 +19,8 @@ enum {
 	WD_SPAWN_FOREGROUND = 1 << 2,	 /* ... and takes the terminal's foreground */
 	WD_SPAWN_CTTY = 1 << 3,		 /* with SETSID: take tty_fd as controlling terminal */
 	WD_SPAWN_RESET_SIGNALS = 1 << 4, /* every disposition back to default */
+	WD_SPAWN_CWD_FIRST = 1 << 5,	 /* cwd is entered before the credentials change:
+					    with the parent's rights (where it was started) */
 };
 
 /* Where a failed spawn failed. */
@@ -42,7 +44,8 @@ struct wd_spawn {
 	/*
 	 * The child's descriptors: fd i of the child is fds[i] of the parent
 	 * (-1: closed), for i < nfds; everything from nfds up is closed. With
-	 * nfds == 0, the child keeps 0, 1 and 2 and nothing else.
+	 * nfds == 0, the child keeps 0, 1 and 2 and nothing else. nfds is at
+	 * most WD_SPAWN_FDS_MAX.
 	 */
 	const int *fds;
 	size_t nfds;
@@ -61,9 +64,17 @@ struct wd_spawn {
 	size_t ngroups;
 	/* When not NULL, the child's RLIMIT_NOFILE (e.g. the one warden had). */
 	const struct rlimit *nofile;
+	/*
+	 * The child's exit code when it cannot be set up or executed; 0: the
+	 * shell's, 127 for "not found" and 126 otherwise.
+	 */
+	int exec_fail_code;
 };
 
 #define WD_PID_ENV_MAX 32
+
+/* A child's descriptors are numbered below this: fds[] holds at most this many. */
+#define WD_SPAWN_FDS_MAX 1024
 
 struct wd_spawn_result {
 	pid_t pid;
@@ -82,6 +93,31 @@ int wd_spawn(const struct wd_spawn *opts, struct wd_spawn_result *ret);
 
 /* The shell's exit code for a failed spawn: 127 for "not found", else 126. */
 int wd_spawn_exit_code(int err);
+
+/* A child started by wd_spawn_start(), whose exec is not confirmed yet. */
+struct wd_spawn_pending {
+	pid_t pid;
+	int fd; /* non-blocking, close-on-exec; the caller closes it */
+};
+
+/*
+ * Starts a child as wd_spawn() does, but without waiting for its exec: a
+ * hung chdir() or exec() of the child never holds up the caller. On
+ * success returns 0 with the child's pid and a pipe that reads EOF once the
+ * child has exec'd, or a report of what failed (wd_spawn_outcome() tells).
+ * The child is the caller's to reap, whatever the outcome: one that failed
+ * exits with exec_fail_code (or 127/126). On failure (no pipe, no fork)
+ * returns -errno, and no child exists.
+ */
+int wd_spawn_start(const struct wd_spawn *opts, struct wd_spawn_pending *ret);
+
+/*
+ * Reads the outcome of wd_spawn_start() from its pipe, without blocking.
+ * Returns 1 when the child has exec'd, 0 when that is not known yet (the
+ * pipe is empty: wait until it is readable), or the child's -errno with
+ * *ret_stage set when it failed. Does not close fd.
+ */
+int wd_spawn_outcome(int fd, enum wd_spawn_stage *ret_stage);
 
 /* One reaped child. */
 struct wd_exit {

@@ -4,8 +4,9 @@
 
 /*
  * The event loop: one epoll fd over caller-owned I/O watchers, and one
- * timerfd armed only for the nearest pending deadline. An idle loop with no
- * timer blocks in epoll_wait() forever: no periodic wake-up, ever.
+ * timerfd armed only for the nearest pending deadline (made when the first
+ * timer is armed). An idle loop with no timer blocks in epoll_wait()
+ * forever: no periodic wake-up, ever.
  *
  * Watchers and timers are owned by the caller and must stay valid while
  * they are started; the loop never allocates after wd_loop_new().
@@ -64,7 +65,11 @@ int wd_io_modify(wd_io *io, uint32_t events);
  */
 void wd_io_stop(wd_io *io);
 
-/* Arms (or re-arms) a timer for an absolute deadline. Returns 0 or -errno. */
+/*
+ * Arms (or re-arms) a timer for an absolute deadline. Returns 0: a timer
+ * always fires, since the loop falls back to epoll_wait()'s timeout should
+ * its timerfd fail.
+ */
 int wd_timer_start(wd_loop *loop, wd_timer *timer, uint64_t deadline);
 
 /* Disarms a timer; fine on one that is not armed. */

@@ -23,6 +23,14 @@ int wd_proc_descendants(pid_t root, pid_t *pids, size_t max);
 int wd_proc_kill_descendants(pid_t root, int sig);
 
 /*
+ * The same, leaving out the caller and every process whose process group
+ * is one of skip_pgids[0..nskip). Root 0 means every process of the pid
+ * namespace (those entered from outside included): what a PID 1 has below
+ * it. Returns how many were signalled or -errno.
+ */
+int wd_proc_kill_tree(pid_t root, int sig, const pid_t *skip_pgids, size_t nskip);
+
+/*
  * A snapshot of every live process and its parent, read once from /proc,
  * for asking about many trees at once (wd_proc_descendants() reads /proc
  * every time).

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /*
  * The real-time signals as the kernel numbers them and as kill(1), bash and
@@ -44,13 +45,26 @@ int wd_signal_set_mask(const sigset_t *mask);
  */
 int wd_signalfd_open(void);
 
+/* One signal read from a signalfd: what it is and who sent it. */
+struct wd_siginfo {
+	int signo;
+	int code;  /* si_code: SI_USER for kill(2), SI_QUEUE, SI_TKILL, SI_KERNEL, ... */
+	pid_t pid; /* the sender as this pid namespace sees it; 0 when it is outside */
+	uid_t uid; /* the sender's real uid */
+};
+
 /*
- * Reads what a signalfd has queued and calls fn(sig, data) for each signal,
+ * Reads what a signalfd has queued and calls fn(si, data) for each signal,
  * in order. Stops at a short read: the queue was empty then, and a
  * level-triggered epoll comes back for anything newer. Returns how many
  * signals were read, or -errno.
+ *
+ * A signal the kernel raises on a process for its own action (SIGPIPE for a
+ * write to a pipe nobody reads, SIGXFSZ for a write past RLIMIT_FSIZE)
+ * carries that process's own pid as its sender, as raise() does: compare
+ * si->pid with getpid() to tell those apart from signals sent by others.
  */
-int wd_signalfd_dispatch(int fd, void (*fn)(int sig, void *data), void *data);
+int wd_signalfd_dispatch(int fd, void (*fn)(const struct wd_siginfo *si, void *data), void *data);
 
 /*
  * Parses a signal: a name with or without "SIG" in any case ("TERM",

@@ -58,10 +58,10 @@ static void child_close_from(int lowfd, int keep)
 static int child_setup_fds(const struct wd_spawn *o, int *errpipe)
 {
 	size_t n = o->nfds ? o->nfds : 3;
-	int tmp[256];
+	int tmp[WD_SPAWN_FDS_MAX];
 	size_t i;
 
-	if (n > sizeof(tmp) / sizeof(tmp[0]))
+	if (n > WD_SPAWN_FDS_MAX)
 		return -EMFILE;
 	if (*errpipe < (int)n) {
 		int moved = fcntl(*errpipe, F_DUPFD_CLOEXEC, (int)n);
@@ -163,6 +163,10 @@ static void child_run(const struct wd_spawn *o, int errpipe, pid_t parent)
 		umask((mode_t)o->umask);
 	if (o->nofile && setrlimit(RLIMIT_NOFILE, o->nofile) < 0)
 		goto fail_errno;
+	if (o->cwd && (o->flags & WD_SPAWN_CWD_FIRST) && chdir(o->cwd) < 0) {
+		f.stage = WD_STAGE_CHDIR;
+		goto fail_errno;
+	}
 	if (o->set_creds) {
 		f.stage = WD_STAGE_CREDENTIALS;
 		if (setgroups(o->ngroups, o->groups) < 0 || setgid(o->gid) < 0 ||
@@ -170,7 +174,7 @@ static void child_run(const struct wd_spawn *o, int errpipe, pid_t parent)
 			goto fail_errno;
 		f.stage = WD_STAGE_SETUP;
 	}
-	if (o->cwd && chdir(o->cwd) < 0) {
+	if (o->cwd && !(o->flags & WD_SPAWN_CWD_FIRST) && chdir(o->cwd) < 0) {
 		f.stage = WD_STAGE_CHDIR;
 		goto fail_errno;
 	}
@@ -200,7 +204,8 @@ fail_errno:
 	f.err = errno;
 fail:
 	(void)!write(errpipe, &f, sizeof(f));
-	_exit(wd_spawn_exit_code(f.stage == WD_STAGE_EXEC ? f.err : 0));
+	_exit(o->exec_fail_code ? o->exec_fail_code
+				: wd_spawn_exit_code(f.stage == WD_STAGE_EXEC ? f.err : 0));
 }
 
 int wd_spawn_exit_code(int err)
@@ -210,28 +215,27 @@ int wd_spawn_exit_code(int err)
 	return err == ENOENT ? 127 : 126;
 }
 
-int wd_spawn(const struct wd_spawn *opts, struct wd_spawn_result *ret)
+/*
+ * Forks a child that runs opts, with the read end of its report pipe in
+ * *ret_fd (made with pipe_flags). Returns the pid or -errno.
+ */
+static pid_t spawn_fork(const struct wd_spawn *opts, int pipe_flags, int *ret_fd)
 {
-	struct spawn_failure f;
-	int p[2], pidfd = -1;
-	pid_t pid, self = getpid();
-	ssize_t n;
+	int p[2];
+	/* Only a death signal needs to know the parent. */
+	pid_t pid, self = opts->pdeathsig > 0 ? getpid() : 0;
 
-	if (!opts->argv || !opts->argv[0] || (opts->nfds && !opts->fds)) {
-		ret->stage = WD_STAGE_SETUP;
+	if (!opts->argv || !opts->argv[0] || (opts->nfds && !opts->fds) ||
+	    opts->nfds > WD_SPAWN_FDS_MAX)
 		return -EINVAL;
-	}
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		ret->stage = WD_STAGE_FORK;
+	if (pipe2(p, pipe_flags) < 0)
 		return -errno;
-	}
 	pid = fork();
 	if (pid < 0) {
 		int err = errno;
 
 		close(p[0]);
 		close(p[1]);
-		ret->stage = WD_STAGE_FORK;
 		return -err;
 	}
 	if (pid == 0) {
@@ -242,10 +246,26 @@ int wd_spawn(const struct wd_spawn *opts, struct wd_spawn_result *ret)
 	/* Both sides set the group, so that it exists whoever runs first. */
 	if ((opts->flags & WD_SPAWN_SETPGID) && !(opts->flags & WD_SPAWN_SETSID))
 		(void)setpgid(pid, pid);
+	*ret_fd = p[0];
+	return pid;
+}
+
+int wd_spawn(const struct wd_spawn *opts, struct wd_spawn_result *ret)
+{
+	struct spawn_failure f;
+	int fd, pidfd;
+	pid_t pid;
+	ssize_t n;
+
+	pid = spawn_fork(opts, O_CLOEXEC, &fd);
+	if (pid < 0) {
+		ret->stage = pid == -EINVAL ? WD_STAGE_SETUP : WD_STAGE_FORK;
+		return pid;
+	}
 	do
-		n = read(p[0], &f, sizeof(f));
+		n = read(fd, &f, sizeof(f));
 	while (n < 0 && errno == EINTR);
-	close(p[0]);
+	close(fd);
 	if (n == (ssize_t)sizeof(f)) {
 		/* The child exits right after writing: reap it here. */
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -258,6 +278,39 @@ int wd_spawn(const struct wd_spawn *opts, struct wd_spawn_result *ret)
 	ret->pidfd = pidfd >= 0 ? pidfd : -1;
 	ret->stage = WD_STAGE_NONE;
 	return 0;
+}
+
+int wd_spawn_start(const struct wd_spawn *opts, struct wd_spawn_pending *ret)
+{
+	int fd;
+	pid_t pid = spawn_fork(opts, O_CLOEXEC | O_NONBLOCK, &fd);
+
+	if (pid < 0)
+		return pid;
+	ret->pid = pid;
+	ret->fd = fd;
+	return 0;
+}
+
+int wd_spawn_outcome(int fd, enum wd_spawn_stage *ret_stage)
+{
+	struct spawn_failure f;
+	ssize_t n;
+
+	do
+		n = read(fd, &f, sizeof(f));
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return 1;
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	/* A report is written whole (it is far below PIPE_BUF) or not at all. */
+	if (n != (ssize_t)sizeof(f)) {
+		*ret_stage = WD_STAGE_SETUP;
+		return -EIO;
+	}
+	*ret_stage = (enum wd_spawn_stage)f.stage;
+	return -(f.err ? f.err : EIO);
 }
 
 int wd_reap(struct wd_exit *ret)

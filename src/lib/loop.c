@@ -12,9 +12,14 @@
 
 struct wd_loop {
 	int epfd;
-	wd_io timer_io;	    /* the timerfd, as an ordinary watcher */
+	wd_io timer_io;	    /* the timerfd, as an ordinary watcher; fd -1 until needed */
 	wd_timer *timers;   /* armed timers, soonest first */
 	uint64_t armed_for; /* what the timerfd is set to; 0: disarmed */
+	/*
+	 * The timerfd could not be made or set: epoll_wait()'s own timeout
+	 * stands in for it, so that a deadline always fires.
+	 */
+	bool no_timerfd;
 	bool quit;
 	/* The batch being dispatched, so that a stopped watcher is skipped. */
 	struct epoll_event batch[BATCH];
@@ -26,44 +31,32 @@ static void timers_fire(wd_io *io, uint32_t revents);
 int wd_loop_new(wd_loop **ret)
 {
 	wd_loop *loop;
-	int r;
 
 	loop = calloc(1, sizeof(*loop));
 	if (!loop)
 		return -ENOMEM;
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (loop->epfd < 0) {
-		r = -errno;
-		goto free_loop;
+		int r = -errno;
+
+		free(loop);
+		return r;
 	}
-	loop->timer_io.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (loop->timer_io.fd < 0) {
-		r = -errno;
-		goto close_epoll;
-	}
+	/* The timerfd comes with the first timer: a loop without one needs none. */
+	loop->timer_io.fd = -1;
 	loop->timer_io.events = EPOLLIN;
 	loop->timer_io.cb = timers_fire;
 	loop->timer_io.data = loop;
-	r = wd_io_start(loop, &loop->timer_io);
-	if (r < 0)
-		goto close_timer;
 	*ret = loop;
 	return 0;
-
-close_timer:
-	close(loop->timer_io.fd);
-close_epoll:
-	close(loop->epfd);
-free_loop:
-	free(loop);
-	return r;
 }
 
 void wd_loop_free(wd_loop *loop)
 {
 	if (!loop)
 		return;
-	close(loop->timer_io.fd);
+	if (loop->timer_io.fd >= 0)
+		close(loop->timer_io.fd);
 	close(loop->epfd);
 	free(loop);
 }
@@ -105,23 +98,48 @@ void wd_io_stop(wd_io *io)
 	io->loop = NULL;
 }
 
-/* Sets the timerfd to the first deadline, or disarms it. */
-static int timers_rearm(wd_loop *loop)
+/* Makes the timerfd and watches it. Returns 0 or -errno. */
+static int timerfd_setup(wd_loop *loop)
+{
+	int r;
+
+	loop->timer_io.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (loop->timer_io.fd < 0)
+		return -errno;
+	r = wd_io_start(loop, &loop->timer_io);
+	if (r < 0) {
+		close(loop->timer_io.fd);
+		loop->timer_io.fd = -1;
+	}
+	return r;
+}
+
+/*
+ * Sets the timerfd to the first deadline, or disarms it. When the timerfd
+ * cannot be made or set, the loop falls back to epoll_wait()'s timeout for
+ * good: a deadline is never lost to a failed system call.
+ */
+static void timers_rearm(wd_loop *loop)
 {
 	uint64_t want = loop->timers ? loop->timers->deadline : 0;
 	struct itimerspec its = {0};
 
-	if (want == loop->armed_for)
-		return 0;
+	if (want == loop->armed_for || loop->no_timerfd)
+		return;
+	if (loop->timer_io.fd < 0 && (!want || timerfd_setup(loop) < 0)) {
+		loop->no_timerfd = want != 0;
+		return;
+	}
 	if (want) {
 		/* A deadline of 0 would disarm: the past is 1 ns in. */
 		its.it_value.tv_sec = (time_t)(want / 1000000000u);
 		its.it_value.tv_nsec = (long)(want % 1000000000u);
 	}
-	if (timerfd_settime(loop->timer_io.fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
-		return -errno;
+	if (timerfd_settime(loop->timer_io.fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+		loop->no_timerfd = true;
+		return;
+	}
 	loop->armed_for = want;
-	return 0;
 }
 
 static void timer_unlink(wd_timer *t)
@@ -153,7 +171,8 @@ int wd_timer_start(wd_loop *loop, wd_timer *timer, uint64_t deadline)
 		(*pp)->prev = timer;
 	*pp = timer;
 	timer->armed = true;
-	return timers_rearm(loop);
+	timers_rearm(loop);
+	return 0;
 }
 
 void wd_timer_stop(wd_timer *timer)
@@ -161,24 +180,46 @@ void wd_timer_stop(wd_timer *timer)
 	if (!timer->armed)
 		return;
 	timer_unlink(timer);
-	(void)timers_rearm(timer->loop);
+	timers_rearm(timer->loop);
+}
+
+/* Runs the callbacks of every timer whose deadline has passed. */
+static void timers_due(wd_loop *loop)
+{
+	uint64_t now = wd_now();
+	wd_timer *t;
+
+	while ((t = loop->timers) && t->deadline <= now) {
+		timer_unlink(t);
+		t->cb(t);
+	}
 }
 
 static void timers_fire(wd_io *io, uint32_t revents)
 {
 	wd_loop *loop = io->data;
-	uint64_t expirations, now;
-	wd_timer *t;
+	uint64_t expirations;
 
 	(void)revents;
 	(void)!read(io->fd, &expirations, sizeof(expirations));
 	loop->armed_for = 0; /* a fired absolute timer is disarmed */
+	timers_due(loop);
+	timers_rearm(loop);
+}
+
+/* epoll_wait()'s timeout: none while the timerfd works, else the first deadline's. */
+static int wait_ms(const wd_loop *loop)
+{
+	uint64_t now, left;
+
+	if (!loop->no_timerfd || !loop->timers)
+		return -1;
 	now = wd_now();
-	while ((t = loop->timers) && t->deadline <= now) {
-		timer_unlink(t);
-		t->cb(t);
-	}
-	(void)timers_rearm(loop);
+	if (loop->timers->deadline <= now)
+		return 0;
+	/* Rounded up: waking a little early would only spin. */
+	left = (loop->timers->deadline - now + 999999) / 1000000;
+	return left > 86400000 ? 86400000 : (int)left;
 }
 
 int wd_loop_run(wd_loop *loop)
@@ -187,7 +228,7 @@ int wd_loop_run(wd_loop *loop)
 	wd_io *io;
 
 	while (!loop->quit) {
-		n = epoll_wait(loop->epfd, loop->batch, BATCH, -1);
+		n = epoll_wait(loop->epfd, loop->batch, BATCH, wait_ms(loop));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -200,6 +241,8 @@ int wd_loop_run(wd_loop *loop)
 				io->cb(io, loop->batch[i].events);
 		}
 		loop->nbatch = 0;
+		if (loop->no_timerfd)
+			timers_due(loop);
 	}
 	loop->quit = false;
 	return 0;

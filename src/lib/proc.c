@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +12,11 @@
 #include <warden/proc.h>
 
 struct pp {
-	pid_t pid, ppid;
+	pid_t pid, ppid, pgid;
 };
 
-/* Reads pid's parent and state from /proc/PID/stat. Returns 0 or -errno. */
-static int read_stat(pid_t pid, pid_t *ppid, char *state)
+/* Reads pid's parent, group and state from /proc/PID/stat. Returns 0 or -errno. */
+static int read_stat(pid_t pid, pid_t *ppid, pid_t *pgid, char *state)
 {
 	char path[64], buf[512], *p;
 	ssize_t n;
@@ -32,7 +33,7 @@ static int read_stat(pid_t pid, pid_t *ppid, char *state)
 	buf[n] = '\0';
 	/* The command name may hold spaces and parentheses: skip to the last ')'. */
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %d", state, ppid) != 2)
+	if (!p || sscanf(p + 1, " %c %d %d", state, ppid, pgid) != 3)
 		return -EIO;
 	return 0;
 }
@@ -54,11 +55,11 @@ static int snapshot(struct pp **ret)
 	while ((de = readdir(d))) {
 		char *end, state;
 		long pid = strtol(de->d_name, &end, 10);
-		pid_t ppid;
+		pid_t ppid, pgid;
 
 		if (*end || end == de->d_name || pid <= 0)
 			continue;
-		if (read_stat((pid_t)pid, &ppid, &state) < 0 || state == 'Z' || state == 'X')
+		if (read_stat((pid_t)pid, &ppid, &pgid, &state) < 0 || state == 'Z' || state == 'X')
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 256;
@@ -72,6 +73,7 @@ static int snapshot(struct pp **ret)
 		}
 		v[n].pid = (pid_t)pid;
 		v[n].ppid = ppid;
+		v[n].pgid = pgid;
 		n++;
 	}
 	closedir(d);
@@ -122,17 +124,21 @@ void wd_proc_table_free(struct wd_proc_table *t)
  * caller frees. Sorted by parent, each step is a binary search, so that
  * twenty thousand leftovers cost milliseconds. Returns the count or -errno.
  */
-static int table_descendants(const struct wd_proc_table *t, pid_t root, pid_t **ret)
+static int table_descendants(const struct wd_proc_table *t, pid_t root, const struct pp ***ret)
 {
 	const struct pp *v = t->v;
 	int n = t->n, nf = 0, head = 0;
-	pid_t *found;
+	const struct pp **found;
 
 	found = malloc(((size_t)n + 1) * sizeof(*found));
 	if (!found)
 		return -ENOMEM;
-	/* The found list is its own queue; root itself is the first parent. */
-	for (pid_t parent = root;; parent = found[head++]) {
+	/*
+	 * The found list is its own queue; root itself is the first parent.
+	 * Root 0 is the parent of the processes whose parent is outside the
+	 * namespace: PID 1 and those entered from outside (nsenter).
+	 */
+	for (pid_t parent = root;; parent = found[head++]->pid) {
 		int lo = 0, hi = n;
 
 		while (lo < hi) {
@@ -146,7 +152,7 @@ static int table_descendants(const struct wd_proc_table *t, pid_t root, pid_t **
 		/* A pid cannot be its own ancestor, so nothing is found twice. */
 		for (; lo < n && v[lo].ppid == parent && nf < n; lo++)
 			if (v[lo].pid != root)
-				found[nf++] = v[lo].pid;
+				found[nf++] = &v[lo];
 		if (head >= nf)
 			break;
 	}
@@ -154,27 +160,15 @@ static int table_descendants(const struct wd_proc_table *t, pid_t root, pid_t **
 	return nf;
 }
 
-static int descendants(pid_t root, pid_t **ret)
-{
-	struct wd_proc_table *t;
-	int r = wd_proc_table_read(&t);
-
-	if (r < 0)
-		return r;
-	r = table_descendants(t, root, ret);
-	wd_proc_table_free(t);
-	return r;
-}
-
 int wd_proc_table_descendants(const struct wd_proc_table *t, pid_t root, pid_t *pids, size_t max)
 {
-	pid_t *all = NULL;
-	int n = table_descendants(t, root, &all);
+	const struct pp **all = NULL;
+	int n = table_descendants(t, root, &all), i;
 
 	if (n < 0)
 		return n;
-	if (max)
-		memcpy(pids, all, ((size_t)n < max ? (size_t)n : max) * sizeof(*pids));
+	for (i = 0; i < n && (size_t)i < max; i++)
+		pids[i] = all[i]->pid;
 	free(all);
 	return n;
 }
@@ -191,19 +185,39 @@ int wd_proc_descendants(pid_t root, pid_t *pids, size_t max)
 	return r;
 }
 
-int wd_proc_kill_descendants(pid_t root, int sig)
+static bool listed(pid_t pgid, const pid_t *skip, size_t nskip)
 {
-	pid_t *all = NULL;
+	size_t i;
+
+	for (i = 0; i < nskip; i++)
+		if (skip[i] == pgid)
+			return true;
+	return false;
+}
+
+int wd_proc_kill_tree(pid_t root, int sig, const pid_t *skip_pgids, size_t nskip)
+{
+	struct wd_proc_table *t;
+	const struct pp **all = NULL;
+	pid_t self = getpid();
 	int n, i, sent = 0;
 
-	n = descendants(root, &all);
+	n = wd_proc_table_read(&t);
 	if (n < 0)
 		return n;
+	n = table_descendants(t, root, &all);
 	for (i = 0; i < n; i++)
-		if (kill(all[i], sig) == 0)
+		if (all[i]->pid != self && !listed(all[i]->pgid, skip_pgids, nskip) &&
+		    kill(all[i]->pid, sig) == 0)
 			sent++;
 	free(all);
-	return sent;
+	wd_proc_table_free(t);
+	return n < 0 ? n : sent;
+}
+
+int wd_proc_kill_descendants(pid_t root, int sig)
+{
+	return wd_proc_kill_tree(root, sig, NULL, 0);
 }
 
 int wd_proc_is_own(void)

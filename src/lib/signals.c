@@ -95,7 +95,7 @@ int wd_signalfd_open(void)
 	return fd < 0 ? -errno : fd;
 }
 
-int wd_signalfd_dispatch(int fd, void (*fn)(int sig, void *data), void *data)
+int wd_signalfd_dispatch(int fd, void (*fn)(const struct wd_siginfo *si, void *data), void *data)
 {
 	struct signalfd_siginfo si[16];
 	int count = 0;
@@ -106,8 +106,16 @@ int wd_signalfd_dispatch(int fd, void (*fn)(int sig, void *data), void *data)
 		n = read(fd, si, sizeof(si));
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? count : -errno;
-		for (i = 0; i < (size_t)n / sizeof(si[0]); i++, count++)
-			fn((int)si[i].ssi_signo, data);
+		for (i = 0; i < (size_t)n / sizeof(si[0]); i++, count++) {
+			struct wd_siginfo info = {
+				.signo = (int)si[i].ssi_signo,
+				.code = si[i].ssi_code,
+				.pid = (pid_t)si[i].ssi_pid,
+				.uid = (uid_t)si[i].ssi_uid,
+			};
+
+			fn(&info, data);
+		}
 	} while (n == (ssize_t)sizeof(si));
 	return count;
 }

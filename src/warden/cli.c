@@ -9,9 +9,10 @@
 #include <warden/clock.h>
 #include <warden/signals.h>
 
-#include "version.h"
-#include "init.h"
+#include "cli.h"
 #include "log.h"
+#include "supervisor.h"
+#include "version.h"
 
 static const char usage[] =
 	"Usage: warden [OPTIONS] [--] COMMAND [ARG...]\n"
@@ -36,7 +37,10 @@ static const char usage[] =
 	"      --stop-timeout DURATION\n"
 	"                           SIGKILL COMMAND's process group this long after the\n"
 	"                           first SIGTERM, SIGINT or SIGQUIT if it is still running\n"
-	"      --preserve-fds N     pass descriptors 3 to 3+N-1 to COMMAND\n"
+	"      --shutdown-timeout DURATION\n"
+	"                           bound the whole shutdown: then SIGKILL everything and\n"
+	"                           exit 124 (default: none)\n"
+	"      --preserve-fds N     pass descriptors 3 to 3+N-1 to COMMAND (N up to 1021)\n"
 	"      --events DEST        write lifecycle events as JSON lines to DEST:\n"
 	"                           a file (appended), 'stderr' or 'fd:N'\n"
 	"  -v, --verbose            say what happens on stderr; repeat for more\n"
@@ -45,12 +49,16 @@ static const char usage[] =
 	"\n"
 	"DURATION is a number with a unit (500ms, 10s, 2m, 1h); a bare number is seconds.\n"
 	"SIG is a name (TERM, SIGTERM, RTMIN+2) or a number.\n"
+	"SIGTERM, SIGINT and SIGQUIT are stop requests: forwarded to COMMAND; a second\n"
+	"one while it stops sends SIGKILL to everything at once.\n"
 	"Exit status: COMMAND's, or 128+N if a signal N killed it; 126 if COMMAND\n"
-	"cannot be executed, 127 if it is not found; 125 if warden itself failed.\n";
+	"cannot be executed, 127 if it is not found; 124 if --shutdown-timeout ran out;\n"
+	"125 if warden itself failed.\n";
 
 enum {
 	OPT_WAIT_ALL = 0x100,
 	OPT_STOP_TIMEOUT,
+	OPT_SHUTDOWN_TIMEOUT,
 	OPT_PRESERVE_FDS,
 	OPT_EVENTS,
 	OPT_CHECK,
@@ -65,6 +73,7 @@ static const struct option options[] = {
 	{"grace", required_argument, NULL, 't'},
 	{"wait-all", no_argument, NULL, OPT_WAIT_ALL},
 	{"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
+	{"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
 	{"preserve-fds", required_argument, NULL, OPT_PRESERVE_FDS},
 	{"events", required_argument, NULL, OPT_EVENTS},
 	{"config", required_argument, NULL, 'c'},
@@ -108,7 +117,7 @@ static int parse_int(const char *s, long lo, long hi, int *ret)
 	return 0;
 }
 
-static int parse_rewrite(const char *arg, struct init_opts *o)
+static int parse_rewrite(const char *arg, struct cmdline *o)
 {
 	char from_s[64];
 	const char *colon = strchr(arg, ':');
@@ -130,18 +139,22 @@ static int parse_rewrite(const char *arg, struct init_opts *o)
 	return -1;
 }
 
-void init_opts_defaults(struct init_opts *o)
+void cmdline_defaults(struct cmdline *o)
 {
 	int i;
 
 	memset(o, 0, sizeof(*o));
+	o->mode = MODE_INIT;
 	for (i = 0; i < NSIG; i++)
 		o->rewrite[i] = i;
 	o->grace = 5 * WD_NSEC_PER_SEC;
+	o->stop_timeout = TIMEOUT_NONE;
+	o->shutdown_timeout = TIMEOUT_NONE;
 	o->leftovers = LEFTOVERS_TERMINATE;
+	o->session = SESSION_GROUP;
 }
 
-int cli_parse(int argc, char **argv, struct init_opts *o)
+int cli_parse(int argc, char **argv, struct cmdline *o)
 {
 	const char *init_only = NULL; /* an option that means nothing with -c */
 	int c, r, v;
@@ -187,11 +200,17 @@ int cli_parse(int argc, char **argv, struct init_opts *o)
 				return usage_error("invalid duration '%s' for --stop-timeout",
 						   optarg);
 			break;
+		case OPT_SHUTDOWN_TIMEOUT:
+			init_only = "--shutdown-timeout";
+			if (wd_duration_parse(optarg, &o->shutdown_timeout) < 0)
+				return usage_error("invalid duration '%s' for --shutdown-timeout",
+						   optarg);
+			break;
 		case OPT_PRESERVE_FDS:
 			init_only = "--preserve-fds";
-			if (parse_int(optarg, 0, 65536, &o->preserve_fds) < 0)
-				return usage_error("invalid number '%s' for --preserve-fds",
-						   optarg);
+			if (parse_int(optarg, 0, CONFIG_FDS_MAX - 3, &o->preserve_fds) < 0)
+				return usage_error("invalid number '%s' for --preserve-fds (0-%d)",
+						   optarg, CONFIG_FDS_MAX - 3);
 			break;
 		case OPT_EVENTS:
 			o->events = optarg;
@@ -239,5 +258,65 @@ int cli_parse(int argc, char **argv, struct init_opts *o)
 	if (optind >= argc)
 		return usage_error("missing command");
 	o->argv = argv + optind;
+	return -1;
+}
+
+/*
+ * Socket activation: LISTEN_FDS descriptors (from 3) meant for warden
+ * (LISTEN_PID is its pid) are passed on to the command. Returns how many,
+ * or -1 when LISTEN_FDS is not a number warden can pass on (said).
+ */
+static int listen_fds(void)
+{
+	const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
+	int n;
+
+	if (!pid_s || !fds_s || atol(pid_s) != (long)getpid())
+		return 0;
+	if (parse_int(fds_s, 0, CONFIG_FDS_MAX - 3, &n) < 0) {
+		log_error("LISTEN_FDS=%s: expected a number of descriptors from 0 to %d", fds_s,
+			  CONFIG_FDS_MAX - 3);
+		return -1;
+	}
+	return n;
+}
+
+int cli_build(const struct cmdline *o, struct config *c)
+{
+	int nlisten = listen_fds(), sig;
+	struct svc_conf *s;
+
+	if (nlisten < 0)
+		return EXIT_WARDEN;
+	config_defaults(c);
+	if (config_init_mode(c, o->argv) < 0) {
+		config_free(c);
+		log_error("out of memory");
+		return EXIT_WARDEN;
+	}
+	s = &c->svcs[0];
+	c->mode = o->mode;
+	c->grace = o->grace;
+	c->shutdown_timeout = o->shutdown_timeout;
+	c->leftovers = o->leftovers;
+	/* tini and dumb-init pass a second stop request on, as they do any signal. */
+	c->force_on_second_stop = o->mode == MODE_INIT;
+	memcpy(c->remap_exit, o->remap_exit, sizeof(c->remap_exit));
+	c->pdeathsig = o->pdeathsig;
+	c->detach_tty = o->detach_tty;
+	c->stop_on_tty_signals = o->stop_on_tty_signals;
+	c->warn_reaped = o->warn_reaped;
+	s->forward_group = o->group;
+	for (sig = 1; sig <= WD_SIGRTMAX && sig < NSIG; sig++)
+		s->rewrite[sig] = (unsigned char)o->rewrite[sig];
+	s->stop_timeout = o->stop_timeout;
+	s->pass_fds = o->preserve_fds > nlisten ? o->preserve_fds : nlisten;
+	s->listen_pid = nlisten > 0;
+	s->session = o->session;
+	/* In warden's own process group, the command leads no group to signal. */
+	s->kill_group = o->session != SESSION_SAME;
+	s->exit_group_signal = o->term_group_at_exit ? o->rewrite[SIGTERM] : 0;
+	s->reset_signals = o->reset_child_signals;
+	s->exec_fail_code = o->exec_fail_code;
 	return -1;
 }

@@ -15,9 +15,9 @@
 
 #include <warden/signals.h>
 
-#include "version.h"
-#include "init.h"
+#include "cli.h"
 #include "log.h"
+#include "version.h"
 
 /* Both tools exit 1 on a usage error. */
 #define EXIT_COMPAT_USAGE 1
@@ -104,7 +104,7 @@ static const char *basename_of(const char *path)
 	return slash ? slash + 1 : path;
 }
 
-int compat_tini_parse(int argc, char **argv, struct init_opts *o)
+int compat_tini_parse(int argc, char **argv, struct cmdline *o)
 {
 	static const struct option none[] = {{NULL, 0, NULL, 0}};
 	const char *name = basename_of(argv[0]), *env;
@@ -167,6 +167,7 @@ int compat_tini_parse(int argc, char **argv, struct init_opts *o)
 		return compat_usage_error(name, "missing program to run");
 
 	o->argv = argv + optind;
+	o->mode = MODE_TINI;
 	/* tini's level 1 is its warnings (-w's among them); 0 silences them. */
 	log_verbosity = verbosity > 1 ? verbosity - 1 : 0;
 	if (verbosity < 1)
@@ -195,7 +196,7 @@ static const char dumb_init_usage[] =
 	"Read from the environment after the options: DUMB_INIT_SETSID=0 (as -c) and\n"
 	"DUMB_INIT_DEBUG=1 (as -v).\n";
 
-int compat_dumb_init_parse(int argc, char **argv, struct init_opts *o)
+int compat_dumb_init_parse(int argc, char **argv, struct cmdline *o)
 {
 	static const struct option options[] = {
 		{"single-child", no_argument, NULL, 'c'}, {"rewrite", required_argument, NULL, 'r'},
@@ -259,12 +260,13 @@ int compat_dumb_init_parse(int argc, char **argv, struct init_opts *o)
 		return compat_usage_error(name, "missing command to run");
 
 	o->argv = argv + optind;
+	o->mode = MODE_DUMB_INIT;
 	if (debug)
 		log_verbosity = 2;
 	if (single) {
-		o->child_group = CHILD_SAME;
+		o->session = SESSION_SAME;
 	} else {
-		o->child_group = CHILD_SESSION;
+		o->session = SESSION_NEW;
 		o->group = true;
 		o->term_group_at_exit = true;
 		o->detach_tty = true;
@@ -278,7 +280,6 @@ int compat_dumb_init_parse(int argc, char **argv, struct init_opts *o)
 			o->rewrite[i] = user_rewrite[i];
 	o->stop_on_tty_signals = true;
 	o->reset_child_signals = true;
-	o->chdir_root = true;
 	o->exec_fail_code = 2;
 	o->leftovers = LEFTOVERS_EXIT;
 	return -1;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <warden/clock.h>
 #include <warden/signals.h>
@@ -42,6 +43,7 @@ enum svc_key {
 	K_STOP_TIMEOUT,
 	K_KILL_GROUP,
 	K_LOG_FORMAT,
+	K_FORWARD_SIGNALS,
 	NSVCKEYS
 };
 
@@ -68,12 +70,21 @@ static const char *const svc_keys[NSVCKEYS] = {
 	[K_STOP_TIMEOUT] = "stop_timeout",
 	[K_KILL_GROUP] = "kill_group",
 	[K_LOG_FORMAT] = "log_format",
+	[K_FORWARD_SIGNALS] = "forward_signals",
 };
 
-enum global_key { G_GRACE, G_LOG_FORMAT, G_CONTROL, G_CONTROL_GROUP, NGLOBALKEYS };
+enum global_key {
+	G_GRACE,
+	G_SHUTDOWN_TIMEOUT,
+	G_LOG_FORMAT,
+	G_CONTROL,
+	G_CONTROL_GROUP,
+	NGLOBALKEYS
+};
 
 static const char *const global_keys[NGLOBALKEYS] = {
 	[G_GRACE] = "grace",
+	[G_SHUTDOWN_TIMEOUT] = "shutdown_timeout",
 	[G_LOG_FORMAT] = "log_format",
 	[G_CONTROL] = "control",
 	[G_CONTROL_GROUP] = "control_group",
@@ -512,6 +523,8 @@ static void set_duration(struct parse *p, const char *key, const char *v, uint64
 
 static void svc_defaults(struct svc_conf *s, enum log_format lf)
 {
+	int sig;
+
 	s->umask = -1;
 	s->restart = RESTART_ON_FAILURE;
 	s->restart_delay = 100 * WD_NSEC_PER_MSEC;
@@ -525,6 +538,42 @@ static void svc_defaults(struct svc_conf *s, enum log_format lf)
 	s->stop_timeout = 10 * WD_NSEC_PER_SEC;
 	s->kill_group = true;
 	s->log_format = lf;
+	for (sig = 0; sig <= WD_SIGRTMAX; sig++)
+		s->rewrite[sig] = (unsigned char)sig;
+	s->session = SESSION_GROUP;
+}
+
+/*
+ * forward_signals = SIG ...: signals warden passes on to the service. The
+ * stop requests are warden's own (stop_signal says how a service is
+ * stopped); CHLD, KILL and STOP cannot be forwarded.
+ */
+static void set_forward(struct parse *p, struct svc_conf *s, const char *v)
+{
+	const char *err = NULL;
+	char **words = split_words(v, &err);
+	size_t i;
+	int sig;
+
+	if (!words) {
+		fail(p, p->line, "invalid forward_signals: %s", err);
+		return;
+	}
+	s->forward = 0;
+	for (i = 0; words[i] && !p->failed; i++) {
+		if (wd_signal_parse(words[i], false, &sig) < 0 || !wd_signal_catchable(sig))
+			fail(p, p->line, "unknown signal '%s' for forward_signals", words[i]);
+		else if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
+			fail(p, p->line,
+			     "forward_signals: %s is a stop request to warden (stop_signal says "
+			     "what the service gets)",
+			     words[i]);
+		else if (sig == SIGCHLD)
+			fail(p, p->line, "forward_signals: SIGCHLD is warden's own (it reaps)");
+		else
+			s->forward |= sigbit(sig);
+	}
+	strv_free(words);
 }
 
 static void set_ready(struct parse *p, struct svc_conf *s, const char *v)
@@ -537,8 +586,9 @@ static void set_ready(struct parse *p, struct svc_conf *s, const char *v)
 	} else if (strcmp(v, "notify") == 0) {
 		s->ready = READY_NOTIFY;
 	} else if (strncmp(v, "fd:", 3) == 0) {
-		if (parse_uint(v + 3, 1023, 10, &n) < 0 || n < 3) {
-			fail(p, p->line, "invalid ready '%s': fd:N needs N from 3 to 1023", v);
+		if (parse_uint(v + 3, CONFIG_FDS_MAX - 1, 10, &n) < 0 || n < 3) {
+			fail(p, p->line, "invalid ready '%s': fd:N needs N from 3 to %d", v,
+			     CONFIG_FDS_MAX - 1);
 			return;
 		}
 		s->ready = READY_FD;
@@ -727,6 +777,9 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 		else
 			s->log_format_set = true;
 		break;
+	case K_FORWARD_SIGNALS:
+		set_forward(p, s, v);
+		break;
 	case NSVCKEYS:
 		break;
 	}
@@ -740,17 +793,29 @@ static void set_global_key(struct parse *p, int k, const char *v)
 	case G_GRACE:
 		set_duration(p, global_keys[k], v, &c->grace);
 		break;
+	case G_SHUTDOWN_TIMEOUT:
+		if (strcmp(v, "none") == 0)
+			c->shutdown_timeout = TIMEOUT_NONE;
+		else
+			set_duration(p, global_keys[k], v, &c->shutdown_timeout);
+		break;
 	case G_LOG_FORMAT:
 		if (parse_log_format(v, &c->log_format) < 0)
 			fail(p, p->line, "invalid log_format '%s' (expected prefix, json or raw)",
 			     v);
 		break;
 	case G_CONTROL:
-		if (v[0] != '/' || strlen(v) >= 108)
-			fail(p, p->line, "control '%s' must be an absolute path under 108 bytes",
-			     v);
 		free(c->control);
+		c->control = NULL;
+		c->control_off = strcmp(v, "off") == 0;
+		if (c->control_off)
+			break;
+		if (v[0] != '/' || strlen(v) >= 108)
+			fail(p, p->line,
+			     "control '%s' must be off or an absolute path under 108 bytes", v);
 		c->control = strdup(v);
+		if (!c->control)
+			fail(p, p->line, "out of memory");
 		break;
 	case G_CONTROL_GROUP: {
 		char line[4096], *fields[4] = {0};
@@ -1038,11 +1103,10 @@ int config_load_string(const char *name, const char *text, struct config *ret,
 		       char err[static CONFIG_ERR_MAX])
 {
 	struct parse p = {.file = name, .text = text, .err = err, .cur = -1};
-	struct config c = {0};
+	struct config c;
 	int r;
 
-	c.grace = 30 * WD_NSEC_PER_SEC;
-	c.log_format = LOG_PREFIX;
+	config_defaults(&c);
 	c.path = strdup(name);
 	p.c = &c;
 	/* Long commands are normal; ';' inside one is not a comment. */
@@ -1068,6 +1132,22 @@ int config_load_string(const char *name, const char *text, struct config *ret,
 	}
 	*ret = c;
 	return 0;
+}
+
+/* path (relative) after the working directory, in a malloc'd string; NULL on error. */
+static char *absolute(const char *path)
+{
+	char *cwd = getcwd(NULL, 0), *abs;
+	size_t n;
+
+	if (!cwd)
+		return NULL;
+	n = strlen(cwd) + strlen(path) + 2;
+	abs = malloc(n);
+	if (abs)
+		snprintf(abs, n, "%s/%s", cwd, path);
+	free(cwd);
+	return abs;
 }
 
 int config_load(const char *path, struct config *ret, char err[static CONFIG_ERR_MAX])
@@ -1102,7 +1182,65 @@ int config_load(const char *path, struct config *ret, char err[static CONFIG_ERR
 	text[n] = '\0';
 	r = config_load_string(path, text, ret, err);
 	free(text);
+	if (r == 0 && path[0] != '/') {
+		/*
+		 * Absolute, without resolving symbolic links: a reload reads the
+		 * file the path names then (Kubernetes swaps a ConfigMap's link).
+		 */
+		char *abs = absolute(path);
+
+		if (!abs) {
+			config_free(ret);
+			snprintf(err, CONFIG_ERR_MAX, "%s: cannot make the path absolute: %s", path,
+				 strerror(errno));
+			return -1;
+		}
+		free(ret->path);
+		ret->path = abs;
+	}
 	return r;
+}
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->mode = MODE_SUPERVISOR;
+	c->grace = 5 * WD_NSEC_PER_SEC;
+	c->shutdown_timeout = 30 * WD_NSEC_PER_SEC;
+	c->leftovers = LEFTOVERS_TERMINATE;
+	c->force_on_second_stop = true;
+	c->log_format = LOG_PREFIX;
+}
+
+int config_init_mode(struct config *c, char *const *argv)
+{
+	struct svc_conf *s;
+	size_t n = strv_len(argv), i;
+
+	c->mode = MODE_INIT;
+	/* The command's own stop is the runtime's business: no bound by default. */
+	c->shutdown_timeout = TIMEOUT_NONE;
+	c->svcs = calloc(1, sizeof(*c->svcs));
+	if (!c->svcs)
+		return -ENOMEM;
+	c->nsvcs = 1;
+	s = &c->svcs[0];
+	svc_defaults(s, c->log_format);
+	s->name = strdup("main");
+	s->argv = calloc(n + 1, sizeof(*s->argv));
+	if (!s->name || !s->argv)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		if (!(s->argv[i] = strdup(argv[i])))
+			return -ENOMEM;
+	s->essential = true;
+	s->restart = RESTART_NEVER;
+	s->stop_timeout = TIMEOUT_NONE;
+	s->forward = ~(sigbits)0 & ~sigbit(SIGCHLD) & ~sigbit(SIGKILL) & ~sigbit(SIGSTOP);
+	s->stop_by_forward = true;
+	s->inherit_stdio = true;
+	s->exit_is_wardens = true;
+	return 0;
 }
 
 void config_free_svc(struct svc_conf *s)

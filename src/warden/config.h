@@ -3,9 +3,11 @@
 #define WARDEN_CONFIG_H
 
 /*
- * The supervisor's configuration: an INI file, read with inih. [warden] holds
- * global settings; every other section is a service named after it.
- * warden.conf(5) documents every key.
+ * What warden runs and how: a config file (an INI file, read with inih:
+ * [warden] holds global settings, every other section is a service named
+ * after it; warden.conf(5) documents every key), or, in init mode, one
+ * service "main" built in memory from the command line. Both are the same
+ * structures: the core does not know where they came from.
  */
 
 #include <stdbool.h>
@@ -13,10 +15,52 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <warden/signals.h>
+
 enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER };
 enum svc_type { SVC_SIMPLE, SVC_ONESHOT };
 enum ready_kind { READY_NONE, READY_NOTIFY, READY_FD, READY_EXEC, READY_TCP };
 enum log_format { LOG_PREFIX, LOG_JSON, LOG_RAW };
+
+/* Where a service's process runs, and what it holds of warden's terminal. */
+enum svc_session {
+	SESSION_GROUP, /* a process group of its own; the terminal's foreground when
+			  warden's group has it */
+	SESSION_NEW,   /* a session of its own, taking warden's terminal (dumb-init) */
+	SESSION_SAME,  /* warden's own process group (dumb-init --single-child) */
+};
+
+/* What happens to the processes left once every service is down. */
+enum leftovers {
+	LEFTOVERS_TERMINATE, /* SIGTERM, the grace period, SIGKILL (the default) */
+	LEFTOVERS_WAIT,	     /* --wait-all: wait for them to end on their own */
+	LEFTOVERS_EXIT,	     /* exit at once, after reaping what has already ended
+				(tini, dumb-init: their users rely on that timing) */
+};
+
+/* How warden was started: what it calls itself, and what its control answers. */
+enum run_mode { MODE_SUPERVISOR, MODE_INIT, MODE_TINI, MODE_DUMB_INIT };
+
+/* A duration that never runs out. */
+#define TIMEOUT_NONE UINT64_MAX
+
+/*
+ * The most descriptors a service can be handed: its fds 0 .. 1023 (the
+ * spawn's own limit). fd:N readiness, --preserve-fds and LISTEN_FDS are all
+ * checked against it where they are read.
+ */
+#define CONFIG_FDS_MAX 1024
+
+/* A set of signals 1..64: bit N-1 for signal N. */
+typedef uint64_t sigbits;
+static inline bool sigbits_has(sigbits b, int sig)
+{
+	return sig >= 1 && sig <= WD_SIGRTMAX && (b >> (sig - 1)) & 1;
+}
+static inline sigbits sigbit(int sig)
+{
+	return UINT64_C(1) << (sig - 1);
+}
 
 struct svc_conf {
 	char *name;
@@ -48,22 +92,55 @@ struct svc_conf {
 	size_t nafter;
 	int after_line;
 	int stop_signal;
-	uint64_t stop_timeout;
+	uint64_t stop_timeout; /* TIMEOUT_NONE: never SIGKILL */
 	bool kill_group;
 	enum log_format log_format;
 	bool log_format_set; /* its own, not [warden]'s */
-	char *fingerprint;   /* every key = value of the section: equal means unchanged */
+
+	/* Signals warden receives that go on to this service's process. */
+	sigbits forward;
+	bool forward_group; /* to its whole process group */
+	/* A forwarded signal N goes out as rewrite[N]; 0 drops it. */
+	unsigned char rewrite[WD_SIGRTMAX + 1];
+	/*
+	 * A stop request (SIGTERM, SIGINT, SIGQUIT) reaches it as received,
+	 * through rewrite, rather than as stop_signal (init mode's command).
+	 */
+	bool stop_by_forward;
+
+	/* Settings only init mode and its tini and dumb-init forms set today. */
+	bool inherit_stdio; /* warden's own 0, 1, 2; else /dev/null and capture pipes */
+	enum svc_session session;
+	bool reset_signals;    /* every signal disposition back to default */
+	int exec_fail_code;    /* exit code of a failed exec; 0: 127 or 126 */
+	int pass_fds;	       /* descriptors 3 .. 3+pass_fds-1 are passed on */
+	bool listen_pid;       /* set LISTEN_PID to its pid (socket activation) */
+	bool exit_is_wardens;  /* warden exits with its status, whatever ended it */
+	int exit_group_signal; /* sent to its process group when it exits (0: none) */
+
+	char *fingerprint; /* every key = value of the section: equal means unchanged */
 	/* Keys seen, to refuse duplicates and to tell which were given. */
 	uint64_t seen;
 };
 
 struct config {
-	char *path;
-	uint64_t grace;
+	char *path; /* the file, absolute; NULL in init mode */
+	enum run_mode mode;
+	uint64_t grace;		   /* leftovers: SIGTERM to SIGKILL */
+	uint64_t shutdown_timeout; /* the whole shutdown; TIMEOUT_NONE: no bound */
+	enum leftovers leftovers;
+	bool force_on_second_stop;  /* a second stop request SIGKILLs everything */
 	enum log_format log_format; /* the default of the services */
 	char *control;		    /* the control socket's path; NULL: the default */
+	bool control_off;	    /* control = off */
 	bool has_control_group;
 	gid_t control_gid; /* read-only control for this group */
+	/* Init mode and its tini and dumb-init forms. */
+	bool remap_exit[256];	  /* these final exit codes become 0 */
+	int pdeathsig;		  /* warden's own parent-death signal; 0: none */
+	bool detach_tty;	  /* give up the controlling terminal first (dumb-init) */
+	bool stop_on_tty_signals; /* stop warden after forwarding TSTP, TTIN, TTOU */
+	bool warn_reaped;	  /* every reaped orphan said at the default verbosity */
 	char *global_fingerprint;
 	struct svc_conf *svcs;
 	size_t nsvcs;
@@ -73,16 +150,29 @@ struct config {
 /* Longest error message config_load() writes. */
 #define CONFIG_ERR_MAX 512
 
+/* Fills c with the defaults of supervisor mode (no service). */
+void config_defaults(struct config *c);
+
 /*
  * Reads and validates path. On success returns 0 with *ret filled (the caller
- * frees it with config_free()). On failure returns -1 and a message that
- * names the file, the line and the problem in err; *ret is untouched.
+ * frees it with config_free()); its path is made absolute, so that a reload
+ * finds it whatever the working directory. On failure returns -1 and a
+ * message that names the file, the line and the problem in err; *ret is
+ * untouched.
  */
 int config_load(const char *path, struct config *ret, char err[static CONFIG_ERR_MAX]);
 
 /* Reads and validates a configuration held in memory (for tests and fuzzing). */
 int config_load_string(const char *name, const char *text, struct config *ret,
 		       char err[static CONFIG_ERR_MAX]);
+
+/*
+ * Init mode: c becomes one essential service "main" running argv (copied),
+ * with what init mode does by default: warden's stdio, every signal
+ * forwarded, no restart, warden's exit status its own. The caller then
+ * adjusts it from the command line. Returns 0 or -ENOMEM.
+ */
+int config_init_mode(struct config *c, char *const *argv);
 
 void config_free(struct config *c);
 

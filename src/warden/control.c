@@ -26,6 +26,7 @@
 #include <warden/proc.h>
 #include <warden/signals.h>
 
+#include "config.h"
 #include "control.h"
 #include "ctlproto.h"
 #include "log.h"
@@ -192,36 +193,6 @@ static void reply_ok(struct client *c)
 
 /* --- status and dump ------------------------------------------------------ */
 
-static void service_json(struct wd_json *j, const struct svc *s)
-{
-	char words[64];
-	uint64_t now = wd_now();
-
-	wd_json_str(j, "name", s->conf.name);
-	wd_json_str(j, "state", svc_state_name(s->state));
-	if (s->pid)
-		wd_json_int(j, "pid", s->pid);
-	else
-		wd_json_null(j, "pid");
-	if (s->pid && s->spawned_at)
-		wd_json_uint(j, "uptime_ms", (now - s->spawned_at) / WD_NSEC_PER_MSEC);
-	else
-		wd_json_null(j, "uptime_ms");
-	wd_json_uint(j, "restarts", s->restarts);
-	if (s->has_status) {
-		wd_json_str(j, "last_exit",
-			    wd_status_describe(s->last_status, words, sizeof(words)));
-		wd_json_int(j, "last_exit_code", wd_status_code(s->last_status));
-	} else {
-		wd_json_null(j, "last_exit");
-		wd_json_null(j, "last_exit_code");
-	}
-	wd_json_str(j, "status", s->status_text);
-	wd_json_str(j, "type", s->conf.type == SVC_ONESHOT ? "oneshot" : "simple");
-	wd_json_bool(j, "essential", s->conf.essential);
-	wd_json_bool(j, "stopped_on_request", s->stop_requested);
-}
-
 /* Reads /proc/PID/FILE into buf; returns its length or -1. */
 static ssize_t read_proc(pid_t pid, const char *file, char *buf, size_t size)
 {
@@ -362,31 +333,25 @@ static void do_status(struct client *c, struct ctl_request *r, bool dump)
 	wd_json_bool(&j, "ok", true);
 	if (dump) {
 		wd_json_open(&j, "warden", '{');
-		wd_json_int(&j, "pid", getpid());
-		wd_json_bool(&j, "shutting_down", sup->shutting_down);
-		wd_json_uint(&j, "uptime_ms", (wd_now() - sup->started) / WD_NSEC_PER_MSEC);
-		wd_json_str(&j, "config", sup->conf.path);
+		sup_json(sup, &j);
 		wd_json_open(&j, "self", '[');
 		process_json(&j, getpid());
 		wd_json_close(&j, '[');
 		wd_json_close(&j, '}');
 	}
 	wd_json_open(&j, "services", '[');
-	for (i = 0; i < sup->nsvcs; i++) {
-		struct svc *s = sup->svcs[i];
+	for (i = 0; i < sup_count(sup); i++) {
+		struct svc *s = sup_get(sup, i);
 		bool named = r->nargs == 0;
 
 		for (k = 0; k < r->nargs && !named; k++)
-			named = strcmp(r->args[k], s->conf.name) == 0;
+			named = strcmp(r->args[k], svc_name(s)) == 0;
 		if (!named)
 			continue;
 		wd_json_open(&j, NULL, '{');
-		service_json(&j, s);
-		if (dump) {
-			wd_json_strv(&j, "command", s->conf.argv);
-			wd_json_strv(&j, "after", s->conf.after);
-			tree_json(&j, table, s->pid);
-		}
+		svc_json(s, &j, dump);
+		if (dump)
+			tree_json(&j, table, svc_pid(s));
 		wd_json_close(&j, '}');
 	}
 	wd_json_close(&j, '[');
@@ -396,22 +361,6 @@ static void do_status(struct client *c, struct ctl_request *r, bool dump)
 
 /* --- wait ------------------------------------------------------------------- */
 
-static struct svc *find(struct sup *sup, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < sup->nsvcs; i++)
-		if (strcmp(sup->svcs[i]->conf.name, name) == 0)
-			return sup->svcs[i];
-	return NULL;
-}
-
-/* Has s ended for good (or been stopped), with nothing pending? */
-static bool ended(const struct svc *s)
-{
-	return !svc_active(s) && !s->want_start;
-}
-
 /* Answers a wait that is decided; returns false while it is not. */
 static bool wait_check(struct client *c)
 {
@@ -420,25 +369,23 @@ static bool wait_check(struct client *c)
 	size_t k;
 
 	for (k = 0; k < r->nargs; k++) {
-		struct svc *s = find(sup, r->args[k]);
+		struct svc *s = sup_find(sup, r->args[k]);
 
 		if (!s) {
 			reply_error(c, CTL_ENOSERVICE, "no such service: %s (removed)", r->args[k]);
 			return true;
 		}
 		if (r->ready) {
-			if (s->state == ST_RUNNING ||
-			    (s->state == ST_EXITED && s->conf.type == SVC_ONESHOT))
+			if (svc_is_ready(s))
 				continue;
-			if (ended(s) || sup->shutting_down) {
+			if (svc_has_ended(s) || sup_shutting_down(sup)) {
 				reply_error(c, CTL_EFAILED, "service %s %s before it was ready",
-					    s->conf.name,
-					    s->state == ST_FAILED ? "failed" : "ended");
+					    svc_name(s), svc_is_failed(s) ? "failed" : "ended");
 				return true;
 			}
 			return false;
 		}
-		if (!ended(s))
+		if (!svc_has_ended(s))
 			return false;
 	}
 	reply_ok(c);
@@ -461,13 +408,10 @@ static void on_wait_timeout(wd_timer *t)
 	reply_error(c, CTL_ETIMEDOUT, "timed out waiting for %s", c->req.args[0]);
 }
 
-void control_changed(struct sup *sup)
+void control_changed(struct control *ctl)
 {
-	struct control *ctl = sup->ctl;
 	size_t i;
 
-	if (!ctl)
-		return;
 	for (i = 0; i < CONTROL_CLIENTS_MAX; i++) {
 		struct client *c = &ctl->clients[i];
 
@@ -511,21 +455,13 @@ static void handle(struct client *c, char *line)
 	}
 	/* Every service named must exist, or nothing is done at all. */
 	for (k = 0; k < r.nargs; k++)
-		if (!find(sup, r.args[k])) {
+		if (!sup_find(sup, r.args[k])) {
 			reply_error(c, CTL_ENOSERVICE, "no such service: %s", r.args[k]);
 			return;
 		}
-	if (sup->shutting_down && r.verb != CTL_STATUS && r.verb != CTL_DUMP &&
+	if (sup_shutting_down(sup) && r.verb != CTL_STATUS && r.verb != CTL_DUMP &&
 	    r.verb != CTL_WAIT && r.verb != CTL_SHUTDOWN) {
 		reply_error(c, CTL_EFAILED, "warden is shutting down");
-		return;
-	}
-	if (sup->hooks && r.verb != CTL_STATUS && r.verb != CTL_DUMP && r.verb != CTL_WAIT &&
-	    r.verb != CTL_SIGNAL) {
-		if (sup->hooks->act(sup->hooks->data, r.verb, err, sizeof(err)) < 0)
-			reply_error(c, CTL_EFAILED, "%s", err);
-		else
-			reply_ok(c);
 		return;
 	}
 	switch (r.verb) {
@@ -537,18 +473,22 @@ static void handle(struct client *c, char *line)
 	case CTL_STOP:
 	case CTL_RESTART:
 		for (k = 0; k < r.nargs; k++)
-			sup_control_service(sup, find(sup, r.args[k]), r.verb);
+			if (sup_control(sup, r.verb, sup_find(sup, r.args[k]), err, sizeof(err)) <
+			    0) {
+				reply_error(c, CTL_EFAILED, "%s", err);
+				return;
+			}
 		reply_ok(c);
 		return;
 	case CTL_SIGNAL: {
-		struct svc *s = find(sup, r.args[0]);
+		struct svc *s = sup_find(sup, r.args[0]);
 
-		if (!s->pid) {
-			reply_error(c, CTL_EFAILED, "service %s is not running", s->conf.name);
+		if (!svc_pid(s)) {
+			reply_error(c, CTL_EFAILED, "service %s is not running", svc_name(s));
 			return;
 		}
-		if (kill(s->pid, r.signal) < 0) {
-			reply_error(c, CTL_EFAILED, "cannot signal service %s: %s", s->conf.name,
+		if (kill(svc_pid(s), r.signal) < 0) {
+			reply_error(c, CTL_EFAILED, "cannot signal service %s: %s", svc_name(s),
 				    strerror(errno));
 			return;
 		}
@@ -571,20 +511,20 @@ static void handle(struct client *c, char *line)
 			uint64_t now = wd_now();
 
 			/* A timeout of centuries is no timeout: no overflow into the past. */
-			(void)wd_timer_start(sup->loop, &c->timer,
+			(void)wd_timer_start(sup_loop(sup), &c->timer,
 					     r.timeout > UINT64_MAX - now ? UINT64_MAX
 									  : now + r.timeout);
 		}
 		return;
 	case CTL_RELOAD:
-		if (sup_reload(sup, err, sizeof(err)) < 0)
+		if (sup_control(sup, CTL_RELOAD, NULL, err, sizeof(err)) < 0)
 			reply_error(c, CTL_EFAILED, "%s", err);
 		else
 			reply_ok(c);
 		return;
 	case CTL_SHUTDOWN:
 		reply_ok(c);
-		sup_request_shutdown(sup, "control request");
+		(void)sup_control(sup, CTL_SHUTDOWN, NULL, err, sizeof(err));
 		return;
 	case NCTLVERBS:
 		break;
@@ -775,7 +715,7 @@ static void out_of_fds(struct control *ctl)
 	(void)wd_io_modify(&ctl->io, 0);
 	ctl->pause.cb = on_pause_over;
 	ctl->pause.data = ctl;
-	(void)wd_timer_start(ctl->sup->loop, &ctl->pause, wd_now() + WD_NSEC_PER_SEC);
+	(void)wd_timer_start(sup_loop(ctl->sup), &ctl->pause, wd_now() + WD_NSEC_PER_SEC);
 }
 
 static void on_accept(wd_io *io, uint32_t revents)
@@ -832,7 +772,7 @@ static void on_accept(wd_io *io, uint32_t revents)
 		c->io.events = EPOLLIN;
 		c->io.cb = on_client;
 		c->io.data = c;
-		if (wd_io_start(ctl->sup->loop, &c->io) < 0) {
+		if (wd_io_start(sup_loop(ctl->sup), &c->io) < 0) {
 			close(fd);
 			c->io.fd = -1;
 		}
@@ -857,8 +797,8 @@ static int mkdirs(const char *path, mode_t mode)
 	return 0;
 }
 
-int control_open(struct sup *sup, const char *path, bool has_group, gid_t group, char *err,
-		 size_t errlen)
+int control_open(struct sup *sup, const char *path, bool has_group, gid_t group,
+		 struct control **ret, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct control *ctl;
@@ -938,12 +878,12 @@ int control_open(struct sup *sup, const char *path, bool has_group, gid_t group,
 	ctl->io.events = EPOLLIN;
 	ctl->io.cb = on_accept;
 	ctl->io.data = ctl;
-	if (wd_io_start(sup->loop, &ctl->io) < 0) {
+	if (wd_io_start(sup_loop(sup), &ctl->io) < 0) {
 		snprintf(err, errlen, "cannot watch the control socket");
 		(void)unlink(path);
 		goto fail;
 	}
-	sup->ctl = ctl;
+	*ret = ctl;
 	log_info(1, "control socket: %s", path);
 	return 0;
 fail:
@@ -954,9 +894,8 @@ fail:
 	return -1;
 }
 
-void control_close(struct sup *sup)
+void control_close(struct control *ctl)
 {
-	struct control *ctl = sup->ctl;
 	struct stat st;
 	size_t i;
 
@@ -982,5 +921,4 @@ void control_close(struct sup *sup)
 	if (stat(ctl->path, &st) == 0 && st.st_ino == ctl->ino)
 		(void)unlink(ctl->path);
 	free(ctl);
-	sup->ctl = NULL;
 }

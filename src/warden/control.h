@@ -22,19 +22,23 @@ struct sup;
  */
 const char *control_default_path(char *buf, size_t size);
 
+struct control;
+
 /*
  * Opens the socket at path (mode 0600, or 0660 owned by group when
- * control_group is given), creating its directory if needed. A stale socket
- * is replaced; a live one is refused. Returns 0 or -1 with a message in err.
+ * control_group is given), creating its directory if needed, for the
+ * supervisor sup (supervisor.h's interface). A stale socket is replaced; a
+ * live one is refused. Returns 0 with the control in *ret, or -1 with a
+ * message in err.
  */
-int control_open(struct sup *sup, const char *path, bool has_group, gid_t group, char *err,
-		 size_t errlen);
+int control_open(struct sup *sup, const char *path, bool has_group, gid_t group,
+		 struct control **ret, char *err, size_t errlen);
 
 /* Closes every client and the socket, and removes it. */
-void control_close(struct sup *sup);
+void control_close(struct control *ctl);
 
 /* Something changed: pending "wait" requests look again. */
-void control_changed(struct sup *sup);
+void control_changed(struct control *ctl);
 
 /* The client side: "warden ctl [--control PATH] VERB [ARG...]". */
 int ctl_main(int argc, char **argv);

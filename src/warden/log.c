@@ -11,15 +11,10 @@
 #include <warden/fd.h>
 
 #include "log.h"
+#include "output.h"
 
 int log_verbosity;
 static int event_fd = -1;
-static log_sink_fn sink;
-
-void log_set_sink(log_sink_fn fn)
-{
-	sink = fn;
-}
 
 static void vlog(int err, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
@@ -37,11 +32,8 @@ static void vlog(int err, const char *fmt, va_list ap)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	/* One write per line, so that lines from several writers do not mix. */
-	if (sink)
-		sink(STDERR_FILENO, line, (size_t)n);
-	else
-		(void)!write(STDERR_FILENO, line, (size_t)n);
+	/* One record per line, so that lines from several writers do not mix. */
+	(void)output_write(STDERR_FILENO, OUT_LOG, line, (size_t)n);
 }
 
 void log_error(const char *fmt, ...)
@@ -115,23 +107,37 @@ struct wd_json *event_begin(const char *name)
 
 void event_emit(struct wd_json *j)
 {
-	int r;
+	int len = wd_json_end(j);
 
-	if (sink && (event_fd == STDOUT_FILENO || event_fd == STDERR_FILENO)) {
-		r = wd_json_end(j);
-		if (r >= 0) {
-			sink(event_fd, j->buf, (size_t)r);
-			return;
-		}
+	if (len < 0) {
+		/* Too long to write: a short event says which one was lost. */
+		char name[128] = "", small[256];
+		const char *p = memmem(j->buf, j->len, "\"event\":\"", 9);
+		struct wd_json s;
+		size_t n = 0;
+
+		for (p = p ? p + 9 : NULL; p && p < j->buf + j->len && *p != '"' && n < 127; p++)
+			name[n++] = *p;
+		name[n] = '\0';
+		wd_event_begin(&s, small, sizeof(small), "event.truncated");
+		wd_json_str(&s, "original", name);
+		len = wd_json_end(&s);
+		if (len >= 0)
+			(void)output_write(event_fd, OUT_EVENTS, small, (size_t)len);
+		return;
 	}
-	r = wd_event_emit(event_fd, j);
+	(void)output_write(event_fd, OUT_EVENTS, j->buf, (size_t)len);
+}
 
-	if (r < 0) {
-		static bool said;
+void log_dropped(const char *what, uint64_t n)
+{
+	log_error("%llu line%s for %s dropped: nobody read them in time", (unsigned long long)n,
+		  n == 1 ? "" : "s", what);
+	if (events_on()) {
+		struct wd_json *j = event_begin("output.dropped");
 
-		/* Say it once: a full disk must not flood stderr too. */
-		if (!said)
-			log_errno(r, "cannot write events");
-		said = true;
+		wd_json_str(j, "sink", what);
+		wd_json_uint(j, "dropped", n);
+		event_emit(j);
 	}
 }

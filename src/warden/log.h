@@ -4,10 +4,13 @@
 
 /*
  * warden's own voice: human log lines on stderr ("warden: ..."), and the
- * lifecycle events (JSON lines) when --events asked for them.
+ * lifecycle events (JSON lines) when --events asked for them. Both go
+ * through output.h's sinks: once the loop runs, they never block it.
  */
 
 #include <stdbool.h>
+#include <stdint.h>
+
 #include <warden/json.h>
 
 extern int log_verbosity; /* 0: errors only */
@@ -30,16 +33,12 @@ static inline bool events_on(void)
 {
 	return events_fd() >= 0;
 }
-/*
- * Where lines for stdout and stderr go: write(2) by default; supervisor mode
- * sends them through its output queues, so that they never block the loop
- * and never tear a service's line.
- */
-typedef void (*log_sink_fn)(int fd, const char *buf, size_t len);
-void log_set_sink(log_sink_fn fn);
 
 /* Starts an event in a static buffer; finish it with event_emit(). */
 struct wd_json *event_begin(const char *name);
 void event_emit(struct wd_json *j);
+
+/* Records of what (a sink's producer: "stderr", "events", "web/stdout") were dropped. */
+void log_dropped(const char *what, uint64_t n);
 
 #endif

@@ -1,157 +1,469 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
+#include <warden/clock.h>
+
+#include "log.h"
 #include "output.h"
 
-static void on_writable(wd_io *io, uint32_t revents);
+/* stdout, stderr and the events descriptor: at most three sinks. */
+#define NSINKS 3
+#define DEFAULT_CAP (256u << 10)
 
-/* Writes as much as the fd takes; watches for room when it takes no more. */
-static void flush(struct outq *q)
+enum sink_kind {
+	SK_UNSET,  /* not looked at yet */
+	SK_FILE,   /* a regular file or block device: written at once, never queued */
+	SK_STREAM, /* a pipe, FIFO or terminal, through a non-blocking opening of its own */
+	SK_SOCKET, /* a socket: send(MSG_DONTWAIT) */
+	SK_POLLED, /* could not be reopened: written, a piece at a time, once poll says so */
+	SK_DEAD,   /* nobody reads it any more: everything is dropped */
+};
+
+struct sink {
+	int fd; /* warden's descriptor (the first one, when several are this file) */
+	dev_t dev;
+	ino_t ino;
+	int wfd; /* what is written to: fd, or the private opening */
+	enum sink_kind kind;
+	char *buf; /* the queue, a ring of cap bytes, allocated when first needed */
+	size_t cap, head, len;
+	wd_io io;
+	bool watching; /* waiting for EPOLLOUT */
+	uint64_t dropped[NPRODUCERS];
+	void (*room_cb)(void *data);
+	void *room_data;
+	bool want_room;
+	bool reporting;
+};
+
+static struct sink sinks[NSINKS];
+static size_t nsinks;
+/* Which sink each descriptor writes to. */
+static struct {
+	int fd;
+	struct sink *k;
+} fds[NSINKS];
+static size_t nfds;
+static wd_loop *out_loop;
+static size_t out_cap = DEFAULT_CAP;
+
+static const char *const producer_names[NPRODUCERS] = {
+	[OUT_LOG] = "stderr",
+	[OUT_EVENTS] = "events",
+	[OUT_OTHER] = "output",
+};
+
+/*
+ * The sink of fd, made when first asked for: one per file, so that 1 and 2
+ * pointing at one pipe share a queue. NULL for a fourth file.
+ */
+static struct sink *sink_of(int fd)
 {
-	while (q->len) {
-		struct iovec iov[2];
-		size_t first = q->cap - q->head < q->len ? q->cap - q->head : q->len;
-		int n = 1;
-		ssize_t w;
+	struct sink *k = NULL;
+	struct stat st;
+	size_t i;
 
-		iov[0].iov_base = q->buf + q->head;
-		iov[0].iov_len = first;
-		if (first < q->len) {
-			iov[1].iov_base = q->buf;
-			iov[1].iov_len = q->len - first;
-			n = 2;
-		}
-		w = writev(q->fd, iov, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				if (q->pollable && !q->blocked &&
-				    wd_io_modify(&q->io, EPOLLOUT) == 0)
-					q->blocked = true;
-				return;
-			}
-			/* Nobody reads (EPIPE) or the disk is full: drop, never block. */
-			q->head = q->len = 0;
-			break;
-		}
-		q->head = (q->head + (size_t)w) % q->cap;
-		q->len -= (size_t)w;
+	for (i = 0; i < nfds; i++)
+		if (fds[i].fd == fd)
+			return fds[i].k;
+	if (fd < 0 || nfds == NSINKS)
+		return NULL;
+	if (fstat(fd, &st) == 0)
+		for (i = 0; i < nsinks && !k; i++)
+			if (sinks[i].kind != SK_DEAD && sinks[i].dev == st.st_dev &&
+			    sinks[i].ino == st.st_ino)
+				k = &sinks[i];
+	if (!k) {
+		k = &sinks[nsinks++];
+		memset(k, 0, sizeof(*k));
+		k->fd = fd;
+		k->wfd = -1;
+		k->io.fd = -1;
+		k->kind = SK_UNSET;
+		k->dev = st.st_dev;
+		k->ino = st.st_ino;
 	}
-	q->head = 0;
-	if (q->blocked) {
-		(void)wd_io_modify(&q->io, 0);
-		q->blocked = false;
-	}
+	fds[nfds].fd = fd;
+	fds[nfds++].k = k;
+	return k;
 }
+
+void output_start(wd_loop *loop)
+{
+	out_loop = loop;
+}
+
+void output_set_cap(size_t cap)
+{
+	out_cap = cap;
+}
+
+/* Finds out what the descriptor is, and how to write to it without waiting. */
+static void setup(struct sink *k)
+{
+	char path[64];
+	struct stat st;
+
+	k->cap = out_cap;
+	k->wfd = k->fd;
+	if (fstat(k->fd, &st) < 0) {
+		k->kind = SK_DEAD;
+		return;
+	}
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
+		k->kind = SK_FILE;
+		return;
+	}
+	if (S_ISSOCK(st.st_mode)) {
+		k->kind = SK_SOCKET;
+		return;
+	}
+	/*
+	 * O_NONBLOCK on the descriptor itself would be shared with every
+	 * process that has it (init mode's command has warden's stderr): a
+	 * private opening of the same pipe or terminal is warden's alone.
+	 */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", k->fd);
+	k->wfd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (k->wfd >= 0) {
+		k->kind = SK_STREAM;
+		return;
+	}
+	k->wfd = k->fd;
+	/* A pipe or FIFO nobody reads cannot be opened for writing. */
+	k->kind = errno == ENXIO ? SK_DEAD : SK_POLLED;
+}
+
+/* One write of what the descriptor takes now. Returns the count or -errno. */
+static ssize_t write_some(struct sink *k, const char *p, size_t n)
+{
+	ssize_t w;
+
+	if (k->kind == SK_POLLED && n > PIPE_BUF)
+		n = PIPE_BUF;
+	do {
+		if (k->kind == SK_SOCKET)
+			w = send(k->wfd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		else
+			w = write(k->wfd, p, n);
+	} while (w < 0 && errno == EINTR);
+	return w < 0 ? -errno : w;
+}
+
+static void unwatch(struct sink *k)
+{
+	if (!k->watching)
+		return;
+	(void)wd_io_modify(&k->io, 0);
+	k->watching = false;
+}
+
+static int drop(struct sink *k, enum out_producer producer, int err)
+{
+	if (producer != OUT_OTHER)
+		k->dropped[producer]++;
+	return err;
+}
+
+/* Records in the queue: each ends with a newline. */
+static uint64_t queued_records(const struct sink *k)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < k->len; i++)
+		if (k->buf[(k->head + i) % k->cap] == '\n')
+			n++;
+	return n;
+}
+
+/* Nobody will read again: what is queued is lost, and nothing more is kept. */
+static void die(struct sink *k)
+{
+	unwatch(k);
+	if (k->io.loop)
+		wd_io_stop(&k->io);
+	k->kind = SK_DEAD;
+	k->head = k->len = 0;
+}
+
+/* Says what was dropped, now that the sink takes records again. */
+static void report(struct sink *k)
+{
+	int i;
+
+	if (k->reporting)
+		return;
+	k->reporting = true;
+	for (i = 0; i < OUT_OTHER; i++) {
+		uint64_t n = k->dropped[i];
+
+		if (!n)
+			continue;
+		k->dropped[i] = 0;
+		log_dropped(producer_names[i], n);
+	}
+	k->reporting = false;
+}
+
+static void flush(struct sink *k);
 
 static void on_writable(wd_io *io, uint32_t revents)
 {
-	struct outq *q = io->data;
+	struct sink *k = io->data;
 
-	if (revents & (EPOLLERR | EPOLLHUP)) {
-		/* Nobody will read again: stop watching, and drop from now on. */
-		wd_io_stop(&q->io);
-		q->pollable = false;
-		q->blocked = false;
-		q->head = q->len = 0;
-	} else {
-		flush(q);
+	if (revents & EPOLLERR) {
+		die(k);
+		return;
 	}
-	/* Half empty: let the producers go on. */
-	if (q->short_of_room && q->len <= q->cap / 2) {
-		q->short_of_room = false;
-		if (q->on_space)
-			q->on_space(q->data);
-	}
+	flush(k);
 }
 
-int outq_init(struct outq *q, wd_loop *loop, int fd, size_t cap)
+static void watch(struct sink *k)
 {
-	struct stat st;
-
-	memset(q, 0, sizeof(*q));
-	q->fd = fd;
-	q->cap = cap;
-	q->buf = malloc(cap);
-	if (!q->buf)
-		return -ENOMEM;
-	q->orig_flags = fcntl(fd, F_GETFL);
-	q->pollable = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
-	if (q->pollable && q->orig_flags >= 0) {
-		q->io.fd = fd;
-		q->io.events = 0;
-		q->io.cb = on_writable;
-		q->io.data = q;
-		if (wd_io_start(loop, &q->io) < 0)
-			q->pollable = false;
-		else
-			(void)fcntl(fd, F_SETFL, q->orig_flags | O_NONBLOCK);
+	if (k->watching)
+		return;
+	if (!k->io.loop) {
+		k->io.fd = k->wfd;
+		k->io.events = EPOLLOUT;
+		k->io.cb = on_writable;
+		k->io.data = k;
+		if (wd_io_start(out_loop, &k->io) < 0) {
+			/* Never writable as far as epoll can tell: give it up. */
+			die(k);
+			return;
+		}
+	} else if (wd_io_modify(&k->io, EPOLLOUT) < 0) {
+		die(k);
+		return;
 	}
-	return 0;
+	k->watching = true;
 }
 
-size_t outq_space(const struct outq *q)
+/* Writes from the queue while the descriptor takes it. */
+static void flush(struct sink *k)
 {
-	return q->cap - q->len;
+	while (k->len) {
+		size_t n = k->cap - k->head < k->len ? k->cap - k->head : k->len;
+		ssize_t w = write_some(k, k->buf + k->head, n);
+
+		if (w == -EAGAIN)
+			break;
+		if (w < 0) {
+			die(k);
+			return;
+		}
+		k->head = (k->head + (size_t)w) % k->cap;
+		k->len -= (size_t)w;
+		/* POLLOUT promised room for one piece, not more. */
+		if (k->kind == SK_POLLED)
+			break;
+	}
+	if (!k->len) {
+		k->head = 0;
+		unwatch(k);
+		report(k);
+	}
+	if (k->want_room && k->len <= k->cap / 2) {
+		k->want_room = false;
+		k->room_cb(k->room_data);
+	}
 }
 
-int outq_put(struct outq *q, const char *rec, size_t n)
+static size_t room(const struct sink *k)
+{
+	if (!k || !out_loop || k->kind == SK_DEAD || k->kind == SK_FILE)
+		return SIZE_MAX;
+	return (k->kind == SK_UNSET ? out_cap : k->cap) - k->len;
+}
+
+/* Appends to the queue; the caller checked the room. */
+static int enqueue(struct sink *k, const char *p, size_t n)
 {
 	size_t tail, first;
 
-	if (n > outq_space(q))
-		return -ENOBUFS;
-	tail = (q->head + q->len) % q->cap;
-	first = q->cap - tail < n ? q->cap - tail : n;
-	memcpy(q->buf + tail, rec, first);
-	memcpy(q->buf, rec + first, n - first);
-	q->len += n;
-	if (!q->blocked)
-		flush(q);
+	if (!k->buf) {
+		k->buf = malloc(k->cap);
+		if (!k->buf)
+			return -ENOMEM;
+	}
+	tail = (k->head + k->len) % k->cap;
+	first = k->cap - tail < n ? k->cap - tail : n;
+	memcpy(k->buf + tail, p, first);
+	memcpy(k->buf, p + first, n - first);
+	k->len += n;
 	return 0;
 }
 
-void outq_want_space(struct outq *q)
+/*
+ * A regular file takes everything at once, or fails (a full disk): then
+ * what went in of the record is cut off again, so that the next record
+ * does not glue onto half of this one.
+ */
+static int put_file(struct sink *k, enum out_producer producer, const char *rec, size_t n)
 {
-	q->short_of_room = true;
-}
+	size_t done = 0;
+	ssize_t w = 0;
 
-int outq_wait(struct outq *q, int timeout_ms)
-{
-	struct pollfd pfd = {.fd = q->fd, .events = POLLOUT};
-	size_t before = q->len;
-
-	if (!q->len)
+	while (done < n) {
+		w = write(k->wfd, rec + done, n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		done += (size_t)w;
+	}
+	if (done == n) {
+		report(k);
 		return 0;
-	if (poll(&pfd, 1, timeout_ms) <= 0)
-		return -ETIMEDOUT;
-	flush(q);
-	return q->len < before ? 0 : -ETIMEDOUT;
+	}
+	if (done) {
+		off_t end = lseek(k->wfd, 0, SEEK_CUR);
+
+		if (end >= (off_t)done && ftruncate(k->wfd, end - (off_t)done) == 0)
+			(void)lseek(k->wfd, end - (off_t)done, SEEK_SET);
+	}
+	return drop(k, producer, w < 0 ? -errno : -ENOSPC);
 }
 
-void outq_close(struct outq *q, int timeout_ms)
+/* Before the loop runs: a plain write that may wait, as any program's. */
+static int put_blocking(int fd, const char *rec, size_t n)
 {
-	struct pollfd pfd = {.fd = q->fd, .events = POLLOUT};
+	while (n) {
+		ssize_t w = write(fd, rec, n);
 
-	if (!q->buf)
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		rec += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int output_write(int fd, enum out_producer producer, const char *rec, size_t n)
+{
+	struct sink *k;
+	ssize_t w = 0;
+
+	/* Before the loop runs, nothing needs a sink: a plain write. */
+	if (!out_loop)
+		return put_blocking(fd, rec, n);
+	k = sink_of(fd);
+	if (!k)
+		return -EBADF;
+	if (k->kind == SK_UNSET)
+		setup(k);
+	if (k->kind == SK_DEAD)
+		return drop(k, producer, -EPIPE);
+	if (k->kind == SK_FILE)
+		return put_file(k, producer, rec, n);
+	/* Only a record the queue could hold is begun: its tail must never be lost. */
+	if (n > room(k))
+		return drop(k, producer, -ENOBUFS);
+	if (!k->len && k->kind != SK_POLLED) {
+		w = write_some(k, rec, n);
+		if (w == -EAGAIN) {
+			w = 0;
+		} else if (w < 0) {
+			die(k);
+			return drop(k, producer, -EPIPE);
+		} else if ((size_t)w == n) {
+			report(k);
+			return 0;
+		}
+	}
+	if (enqueue(k, rec + w, n - (size_t)w) < 0) {
+		/* Out of memory for the queue: what did not go out is lost. */
+		return drop(k, producer, -ENOMEM);
+	}
+	watch(k);
+	return 0;
+}
+
+size_t output_room(int fd)
+{
+	return out_loop ? room(sink_of(fd)) : SIZE_MAX;
+}
+
+void output_wait_room(int fd, void (*cb)(void *data), void *data)
+{
+	struct sink *k = sink_of(fd);
+
+	if (!k)
 		return;
-	if (q->pollable)
-		wd_io_stop(&q->io);
-	q->blocked = false;
-	q->pollable = false;
-	while (q->len && poll(&pfd, 1, timeout_ms) > 0)
-		flush(q);
-	if (q->orig_flags >= 0)
-		(void)fcntl(q->fd, F_SETFL, q->orig_flags);
-	free(q->buf);
-	q->buf = NULL;
+	k->room_cb = cb;
+	k->room_data = data;
+	k->want_room = true;
+}
+
+void output_wait(int fd, uint64_t ns)
+{
+	struct sink *k = out_loop ? sink_of(fd) : NULL;
+	struct pollfd pfd = {.fd = k ? k->wfd : -1, .events = POLLOUT};
+	uint64_t ms = ns / WD_NSEC_PER_MSEC + 1;
+
+	if (!k || !k->len || k->kind == SK_DEAD)
+		return;
+	if (poll(&pfd, 1, ms > INT_MAX ? INT_MAX : (int)ms) > 0)
+		flush(k);
+}
+
+/* Writes what k holds, giving up when it takes nothing for patience ns. */
+static void finish_one(struct sink *k, uint64_t patience)
+{
+	uint64_t last = wd_now();
+
+	while (k->len && k->kind != SK_DEAD) {
+		struct pollfd pfd = {.fd = k->wfd, .events = POLLOUT};
+		uint64_t now = wd_now(), left;
+		size_t before = k->len;
+
+		if (now - last >= patience) {
+			uint64_t lost = queued_records(k);
+
+			die(k);
+			if (lost)
+				log_dropped(producer_names[OUT_OTHER], lost);
+			return;
+		}
+		left = (patience - (now - last)) / WD_NSEC_PER_MSEC + 1;
+		if (poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left) > 0)
+			flush(k);
+		if (k->len < before)
+			last = wd_now();
+	}
+}
+
+void output_finish(uint64_t patience)
+{
+	size_t i;
+	int round;
+
+	/* Twice: what the first round reports about a sink given up goes out too. */
+	for (round = 0; round < 2; round++)
+		for (i = 0; i < nsinks; i++)
+			finish_one(&sinks[i], patience);
+	for (i = 0; i < nsinks; i++) {
+		struct sink *k = &sinks[i];
+
+		if (k->io.loop)
+			wd_io_stop(&k->io);
+		if (k->wfd >= 0 && k->wfd != k->fd)
+			close(k->wfd);
+		free(k->buf);
+	}
+	nsinks = nfds = 0;
+	out_loop = NULL;
 }

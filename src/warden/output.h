@@ -3,10 +3,19 @@
 #define WARDEN_OUTPUT_H
 
 /*
- * warden's own stdout and stderr in supervisor mode: bounded queues of whole
- * lines, written without ever blocking the loop. When a queue is short of
- * room, its producers stop reading their services' pipes (back-pressure)
- * until it drains.
+ * Everything warden writes (its own log lines, its events, the lines its
+ * services print) goes to a sink: its stdout, its stderr, or the events
+ * destination when that is another descriptor. Once the loop runs, a sink
+ * never blocks it: a record is written at once when the descriptor takes
+ * it, else kept in a bounded queue drained when the descriptor is
+ * writable. A record is written whole or not at all; one that does not
+ * fit is dropped and counted against its producer, and the count is
+ * reported (the event output.dropped, and a log line) once the sink takes
+ * records again. Nothing is allocated until something has to wait.
+ *
+ * warden never changes the flags of a descriptor it shares with its
+ * children: a pipe or terminal is written through a private, non-blocking
+ * opening of its own (/proc/self/fd/N), a socket with MSG_DONTWAIT.
  */
 
 #include <stdbool.h>
@@ -15,43 +24,50 @@
 
 #include <warden/loop.h>
 
-struct outq {
-	int fd;
-	char *buf; /* a ring of cap bytes */
-	size_t cap, head, len;
-	wd_io io;
-	bool blocked;  /* waiting for EPOLLOUT */
-	bool pollable; /* epoll takes this fd (not a regular file) */
-	int orig_flags;
-	uint64_t dropped;	      /* warden's own lines that did not fit */
-	void (*on_space)(void *data); /* room again after being short */
-	void *data;
-	bool short_of_room;
+/* Producers whose dropped records are counted apart. */
+enum out_producer {
+	OUT_LOG,    /* warden's own log lines ("stderr") */
+	OUT_EVENTS, /* its events ("events") */
+	OUT_OTHER,  /* a service's lines: capture.c counts them itself */
+	NPRODUCERS
 };
 
-/* Sets up the queue for fd, which it makes non-blocking. Returns 0 or -errno. */
-int outq_init(struct outq *q, wd_loop *loop, int fd, size_t cap);
+/*
+ * From now on, sinks queue what a descriptor does not take at once, and
+ * the loop drains them. Before, a sink writes and may wait (start-up,
+ * usage errors: nothing runs yet).
+ */
+void output_start(wd_loop *loop);
 
-/* Free bytes. */
-size_t outq_space(const struct outq *q);
+/* The queue size of each sink; set before the first record. */
+void output_set_cap(size_t cap);
 
 /*
- * Appends a whole record, or nothing: -ENOBUFS when it does not fit (then
- * the caller must wait for on_space). Starts writing at once.
+ * Writes rec[0..n) to fd (1, 2 or the events descriptor) whole, or queues
+ * it. Descriptors that are one file (2>&1) share one sink and one queue, so
+ * that their records never mix. Returns 0, -ENOBUFS when it does
+ * not fit (it is dropped, and counted against producer), or -EPIPE when
+ * nobody reads the sink any more (dropped and counted too).
  */
-int outq_put(struct outq *q, const char *rec, size_t n);
+int output_write(int fd, enum out_producer producer, const char *rec, size_t n);
 
-/* Marks the queue as short of room for a producer: on_space will follow. */
-void outq_want_space(struct outq *q);
+/* Room left in fd's queue: a record this long is taken (or dropped: -EPIPE). */
+size_t output_room(int fd);
 
 /*
- * Waits up to timeout_ms for the fd to take more, and writes. Returns 0 when
- * something was written, or -ETIMEDOUT. For the last words at exit only: it
- * blocks.
+ * Calls cb(data) once fd's queue, short of room now, is half empty again.
+ * One waiter per sink: the captured output of the services.
  */
-int outq_wait(struct outq *q, int timeout_ms);
+void output_wait_room(int fd, void (*cb)(void *data), void *data);
 
-/* Writes what is left, waiting at most timeout_ms, and restores the fd. */
-void outq_close(struct outq *q, int timeout_ms);
+/* At exit: waits up to ns for fd to take more of its queue, and writes it. */
+void output_wait(int fd, uint64_t ns);
+
+/*
+ * At exit: writes what every sink still holds, waiting for a slow reader,
+ * but gives up a sink that takes nothing for patience ns (its records are
+ * dropped and counted). Reports the counts it can.
+ */
+void output_finish(uint64_t patience);
 
 #endif

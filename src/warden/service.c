@@ -1,22 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One service's life: the state machine, its actions, and readiness.
+ * One service's life: its state table and the actions it runs.
  *
  * The table below is the whole of it: for each state, the events it
- * answers and the action that runs. An action does the work (spawn, signal,
- * arm a timer) and returns the next state. An event that a state does not
- * answer is ignored. warden.conf(5) documents the same table.
+ * answers and the action that runs. An action does the work (spawn,
+ * signal, arm a timer) and returns the next state; what it has to say
+ * about the move (a reason, a delay) and an event that must follow at once
+ * go back through the step it is handed, as the signal of a stop request
+ * comes in. An event that a state does not answer is ignored.
+ * warden.conf(5) documents the same table.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,100 +23,153 @@
 #include <warden/clock.h>
 #include <warden/signals.h>
 
+#include "core.h"
 #include "log.h"
-#include "notify.h"
-#include "supervisor.h"
 #include "tree.h"
 
-/* How often exec: and tcp: readiness probes are repeated. */
-#define PROBE_INTERVAL (250 * WD_NSEC_PER_MSEC)
+/* One transition: what goes into an action and what comes out of it. */
+struct step {
+	int sig;	     /* in: the stop request's signal, for a stop (0: none) */
+	const char *reason;  /* out: why, for the transition's event */
+	uint64_t delay;	     /* out: the delay ST_BACKOFF waits */
+	enum svc_event then; /* out: an event to handle right after (NEVENTS: none) */
+};
 
-typedef enum svc_state (*svc_action)(struct svc *s);
+typedef enum svc_state (*svc_action)(struct svc *s, struct step *st);
 
-static enum svc_state act_spawn(struct svc *s);
-static enum svc_state act_ready(struct svc *s);
-static enum svc_state act_exit(struct svc *s);
-static enum svc_state act_unhealthy(struct svc *s);
-static enum svc_state act_stop(struct svc *s);
-static enum svc_state act_kill(struct svc *s);
-static enum svc_state act_stopping_exit(struct svc *s);
-static enum svc_state act_cancel(struct svc *s);
-static enum svc_state act_dep_failed(struct svc *s);
-static enum svc_state after_run(struct svc *s);
+static enum svc_state act_start(struct svc *s, struct step *st);
+static enum svc_state act_spawn(struct svc *s, struct step *st);
+static enum svc_state act_dep_failed(struct svc *s, struct step *st);
+static enum svc_state act_execed(struct svc *s, struct step *st);
+static enum svc_state act_ready(struct svc *s, struct step *st);
+static enum svc_state act_exit(struct svc *s, struct step *st);
+static enum svc_state act_unhealthy(struct svc *s, struct step *st);
+static enum svc_state act_stop(struct svc *s, struct step *st);
+static enum svc_state act_restart(struct svc *s, struct step *st);
+static enum svc_state act_then_restart(struct svc *s, struct step *st);
+static enum svc_state act_then_stop(struct svc *s, struct step *st);
+static enum svc_state act_kill(struct svc *s, struct step *st);
+static enum svc_state act_stopped(struct svc *s, struct step *st);
+static enum svc_state act_stopped_restart(struct svc *s, struct step *st);
+static enum svc_state act_aborted(struct svc *s, struct step *st);
+static enum svc_state act_cancel(struct svc *s, struct step *st);
+static enum svc_state act_cancel_restart(struct svc *s, struct step *st);
 
 /* clang-format off */
 static const svc_action table[NSTATES][NEVENTS] = {
 	[ST_STOPPED] = {
-		[EV_START] = act_spawn,
+		[EV_START] = act_start,
+		[EV_RESTART] = act_start,
+	},
+	[ST_WAITING] = {
+		[EV_DEPS_READY] = act_spawn,
 		[EV_DEP_FAILED] = act_dep_failed,
+		[EV_STOP] = act_cancel,
 	},
 	[ST_STARTING] = {
+		[EV_EXECED] = act_execed,
 		[EV_READY] = act_ready,
 		[EV_EXIT] = act_exit,
 		[EV_READY_TIMEOUT] = act_unhealthy,
 		[EV_STOP] = act_stop,
+		[EV_RESTART] = act_restart,
 	},
 	[ST_RUNNING] = {
 		[EV_EXIT] = act_exit,
 		[EV_WATCHDOG] = act_unhealthy,
 		[EV_STOP] = act_stop,
+		[EV_RESTART] = act_restart,
 	},
 	[ST_STOPPING] = {
-		[EV_EXIT] = act_stopping_exit,
+		[EV_EXIT] = act_stopped,
 		[EV_KILL] = act_kill,
+		[EV_START] = act_then_restart,
+		[EV_RESTART] = act_then_restart,
+	},
+	[ST_RESTARTING] = {
+		[EV_EXIT] = act_stopped_restart,
+		[EV_KILL] = act_kill,
+		[EV_STOP] = act_then_stop,
+	},
+	[ST_ABORTING] = {
+		[EV_EXIT] = act_aborted,
+		[EV_KILL] = act_kill,
+		[EV_STOP] = act_then_stop,
+		[EV_START] = act_then_restart,
+		[EV_RESTART] = act_then_restart,
 	},
 	[ST_BACKOFF] = {
 		[EV_RETRY] = act_spawn,
 		[EV_STOP] = act_cancel,
+		[EV_RESTART] = act_cancel_restart,
 	},
 	[ST_EXITED] = {
-		[EV_START] = act_spawn,
+		[EV_START] = act_start,
+		[EV_RESTART] = act_start,
 	},
 	[ST_FAILED] = {
-		[EV_START] = act_spawn,
+		[EV_START] = act_start,
+		[EV_RESTART] = act_start,
 	},
 };
 /* clang-format on */
 
+/* The states as the outside world sees them: three are "stopping". */
 static const char *const state_names[NSTATES] = {
-	[ST_STOPPED] = "stopped",   [ST_STARTING] = "starting", [ST_RUNNING] = "running",
-	[ST_STOPPING] = "stopping", [ST_BACKOFF] = "backoff",	[ST_EXITED] = "exited",
+	[ST_STOPPED] = "stopped",   [ST_WAITING] = "waiting",	[ST_STARTING] = "starting",
+	[ST_RUNNING] = "running",   [ST_STOPPING] = "stopping", [ST_RESTARTING] = "stopping",
+	[ST_ABORTING] = "stopping", [ST_BACKOFF] = "backoff",	[ST_EXITED] = "exited",
 	[ST_FAILED] = "failed",
 };
 
 /* The event that announces entering each state. */
 static const char *const state_events[NSTATES] = {
-	[ST_STOPPED] = "service.stopped", [ST_STARTING] = "service.starting",
-	[ST_RUNNING] = "service.ready",	  [ST_STOPPING] = "service.stopping",
-	[ST_BACKOFF] = "service.backoff", [ST_EXITED] = "service.finished",
-	[ST_FAILED] = "service.failed",
+	[ST_STOPPED] = "service.stopped",   [ST_WAITING] = "service.waiting",
+	[ST_STARTING] = "service.starting", [ST_RUNNING] = "service.ready",
+	[ST_STOPPING] = "service.stopping", [ST_RESTARTING] = "service.stopping",
+	[ST_ABORTING] = "service.stopping", [ST_BACKOFF] = "service.backoff",
+	[ST_EXITED] = "service.finished",   [ST_FAILED] = "service.failed",
 };
-
-/* Why the service moves, for the transition's event; set by actions. */
-static const char *pending_reason;
-/* The delay an action chose for ST_BACKOFF. */
-static uint64_t backoff_delay;
 
 const char *svc_state_name(enum svc_state st)
 {
 	return state_names[st];
 }
 
-bool svc_active(const struct svc *s)
+bool svc_has_process(const struct svc *s)
 {
-	return s->state == ST_STARTING || s->state == ST_RUNNING || s->state == ST_STOPPING ||
-	       s->state == ST_BACKOFF;
+	return s->pid != 0;
+}
+
+bool svc_done(const struct svc *s)
+{
+	return s->state == ST_STOPPED || s->state == ST_EXITED || s->state == ST_FAILED;
 }
 
 bool svc_deps_ready(const struct svc *s)
 {
 	size_t i;
 
+	if (s->ndeps == DEPS_UNKNOWN)
+		return false;
 	/* Ready: running, or ended for good with success (a finished oneshot). */
 	for (i = 0; i < s->ndeps; i++)
 		if (s->deps[i]->state != ST_RUNNING && s->deps[i]->state != ST_EXITED)
 			return false;
 	return true;
+}
+
+bool svc_dep_failed(const struct svc *s)
+{
+	size_t i;
+
+	/* Its dependencies could not be resolved: it cannot start without them. */
+	if (s->ndeps == DEPS_UNKNOWN)
+		return true;
+	for (i = 0; i < s->ndeps; i++)
+		if (s->deps[i]->state == ST_FAILED)
+			return true;
+	return false;
 }
 
 /* Random jitter of ±10 %: xorshift, seeded from the clock and pid. */
@@ -136,7 +188,7 @@ static uint64_t jitter(uint64_t d)
 	return d - d / 10 + x % (span + 1);
 }
 
-static void emit_transition(struct svc *s, enum svc_state from)
+static void emit_transition(struct svc *s, enum svc_state from, const struct step *st)
 {
 	struct wd_json *j;
 
@@ -151,417 +203,93 @@ static void emit_transition(struct svc *s, enum svc_state from)
 	else
 		wd_json_null(j, "pid");
 	if (s->state == ST_BACKOFF) {
-		wd_json_uint(j, "delay_ms", backoff_delay / WD_NSEC_PER_MSEC);
+		wd_json_uint(j, "delay_ms", st->delay / WD_NSEC_PER_MSEC);
 		wd_json_uint(j, "restarts", s->restarts);
 	}
 	if (s->state == ST_RUNNING)
 		wd_json_uint(j, "startup_ms", (s->ready_at - s->spawned_at) / WD_NSEC_PER_MSEC);
-	if (pending_reason)
-		wd_json_str(j, "reason", pending_reason);
+	if (st->reason)
+		wd_json_str(j, "reason", st->reason);
 	event_emit(j);
 }
 
-void svc_handle(struct svc *s, enum svc_event ev)
+void svc_handle_sig(struct svc *s, enum svc_event ev, int sig)
 {
 	svc_action fn = table[s->state][ev];
+	struct step st = {.sig = sig, .then = NEVENTS};
 	enum svc_state from = s->state, to;
 
 	if (!fn)
 		return;
-	pending_reason = NULL;
-	to = fn(s);
-	/* An action may have passed through a state of its own (see act_spawn). */
-	from = s->state;
+	to = fn(s, &st);
 	s->state = to;
+	/* Between two "stopping" states nothing changes for the outside world. */
+	if (strcmp(state_names[to], state_names[from]) != 0)
+		emit_transition(s, from, &st);
+	if (st.then != NEVENTS)
+		svc_handle(s, st.then);
 	if (to != from)
-		emit_transition(s, from);
-	pending_reason = NULL;
-	/* A service with no readiness check is ready once it runs. */
-	if (to == ST_STARTING && from != ST_STARTING && s->pid && s->conf.type == SVC_SIMPLE &&
-	    s->conf.ready == READY_NONE)
-		svc_handle(s, EV_READY);
-	else if (to != from)
 		sup_changed(s->sup);
+}
+
+void svc_handle(struct svc *s, enum svc_event ev)
+{
+	svc_handle_sig(s, ev, 0);
 }
 
 static void on_timer(wd_timer *t)
 {
+	static const enum svc_event timeouts[NSTATES] = {
+		[ST_STARTING] = EV_READY_TIMEOUT, [ST_RUNNING] = EV_WATCHDOG,
+		[ST_STOPPING] = EV_KILL,	  [ST_RESTARTING] = EV_KILL,
+		[ST_ABORTING] = EV_KILL,	  [ST_BACKOFF] = EV_RETRY,
+	};
 	struct svc *s = t->data;
 
-	switch (s->state) {
-	case ST_STARTING:
-		svc_handle(s, EV_READY_TIMEOUT);
-		break;
-	case ST_RUNNING:
-		svc_handle(s, EV_WATCHDOG);
-		break;
-	case ST_STOPPING:
-		svc_handle(s, EV_KILL);
-		break;
-	case ST_BACKOFF:
-		svc_handle(s, EV_RETRY);
-		break;
-	default:
-		break;
-	}
+	if (timeouts[s->state])
+		svc_handle(s, timeouts[s->state]);
 }
 
-static void arm(struct svc *s, uint64_t after)
+/* The state's deadline, after ns; none when ns is TIMEOUT_NONE. */
+static void arm(struct svc *s, uint64_t ns)
 {
+	uint64_t now = wd_now();
+
 	s->timer.cb = on_timer;
 	s->timer.data = s;
-	(void)wd_timer_start(s->sup->loop, &s->timer, wd_now() + after);
+	if (ns == TIMEOUT_NONE) {
+		wd_timer_stop(&s->timer);
+		return;
+	}
+	(void)wd_timer_start(s->sup->loop, &s->timer,
+			     ns > UINT64_MAX - now ? UINT64_MAX : now + ns);
 }
 
-/* Sends sig to the service's process, or its whole group with kill_group. */
-static void signal_service(struct svc *s, int sig)
+int svc_kill(struct svc *s, int sig, bool group)
 {
 	if (!s->pid)
-		return;
-	if (s->conf.kill_group && kill(-s->pid, sig) == 0)
-		return;
-	(void)kill(s->pid, sig);
-}
-
-void svc_close_readiness(struct svc *s)
-{
-	if (s->ready_io.loop)
-		wd_io_stop(&s->ready_io);
-	if (s->ready_io.fd >= 0)
-		close(s->ready_io.fd);
-	s->ready_io.fd = -1;
-	wd_timer_stop(&s->probe_timer);
-	if (s->probe_pid > 0)
-		(void)kill(s->probe_pid, SIGKILL);
-}
-
-/* --- readiness ---------------------------------------------------------- */
-
-static void on_ready_fd(wd_io *io, uint32_t revents)
-{
-	struct svc *s = io->data;
-	char buf[256];
-	ssize_t n;
-
-	(void)revents;
-	n = read(io->fd, buf, sizeof(buf));
-	if (n > 0 && memchr(buf, '\n', (size_t)n)) {
-		svc_close_readiness(s);
-		svc_handle(s, EV_READY);
-	} else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		/* Closed without a newline: it will not say it is ready that way. */
-		svc_close_readiness(s);
+		return -ESRCH;
+	if (group && s->pgid > 0 && kill(-s->pgid, sig) == 0) {
+		if (sig == SIGTERM)
+			shutdown_note_term(s->sup, s->pgid);
+		return 0;
 	}
-}
-
-static void probe_start(struct svc *s);
-
-static void on_probe_timer(wd_timer *t)
-{
-	struct svc *s = t->data;
-
-	if (s->state == ST_STARTING)
-		probe_start(s);
-}
-
-static void probe_again(struct svc *s)
-{
-	s->probe_timer.cb = on_probe_timer;
-	s->probe_timer.data = s;
-	(void)wd_timer_start(s->sup->loop, &s->probe_timer, wd_now() + PROBE_INTERVAL);
-}
-
-static void on_tcp(wd_io *io, uint32_t revents)
-{
-	struct svc *s = io->data;
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	(void)revents;
-	if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	wd_io_stop(io);
-	close(io->fd);
-	io->fd = -1;
-	if (err == 0)
-		svc_handle(s, EV_READY);
-	else
-		probe_again(s);
-}
-
-static void probe_tcp(struct svc *s)
-{
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in in4;
-		struct sockaddr_in6 in6;
-	} a;
-	const char *host = s->conf.ready_host;
-	socklen_t len;
-	int fd, port = atoi(s->conf.ready_port);
-
-	memset(&a, 0, sizeof(a));
-	/* No resolver in the loop: addresses, and localhost. */
-	if (strcmp(host, "localhost") == 0)
-		host = "127.0.0.1";
-	if (inet_pton(AF_INET, host, &a.in4.sin_addr) == 1) {
-		a.in4.sin_family = AF_INET;
-		a.in4.sin_port = htons((uint16_t)port);
-		len = sizeof(a.in4);
-	} else if (inet_pton(AF_INET6, host, &a.in6.sin6_addr) == 1) {
-		a.in6.sin6_family = AF_INET6;
-		a.in6.sin6_port = htons((uint16_t)port);
-		len = sizeof(a.in6);
-	} else {
-		return; /* the config check refused it already */
-	}
-	fd = socket(a.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		probe_again(s);
-		return;
-	}
-	if (connect(fd, &a.sa, len) == 0) {
-		close(fd);
-		svc_handle(s, EV_READY);
-		return;
-	}
-	if (errno != EINPROGRESS) {
-		close(fd);
-		probe_again(s);
-		return;
-	}
-	s->ready_io.fd = fd;
-	s->ready_io.events = EPOLLOUT;
-	s->ready_io.cb = on_tcp;
-	s->ready_io.data = s;
-	if (wd_io_start(s->sup->loop, &s->ready_io) < 0) {
-		close(fd);
-		s->ready_io.fd = -1;
-		probe_again(s);
-	}
-}
-
-/* The environment of a run: warden's, the service's, and the protocol's. */
-static char **build_env(struct svc *s)
-{
-	extern char **environ;
-	size_t n = 0, i, k = 0, j;
-	char **env;
-
-	while (environ[n])
-		n++;
-	env = calloc(n + s->conf.nenv + 3, sizeof(*env));
-	if (!env)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		const char *eq = strchr(environ[i], '=');
-		size_t kl = eq ? (size_t)(eq - environ[i]) + 1 : strlen(environ[i]);
-		bool overridden = strncmp(environ[i], "NOTIFY_SOCKET=", 14) == 0 ||
-				  strncmp(environ[i], "WATCHDOG_USEC=", 14) == 0 ||
-				  strncmp(environ[i], "WATCHDOG_PID=", 13) == 0;
-
-		for (j = 0; j < s->conf.nenv && !overridden; j++)
-			if (strncmp(s->conf.env[j], environ[i], kl) == 0)
-				overridden = true;
-		if (!overridden && !(env[k++] = strdup(environ[i])))
-			goto fail;
-	}
-	for (j = 0; j < s->conf.nenv; j++) {
-		const char *eq = strchr(s->conf.env[j], '=');
-		size_t kl = (size_t)(eq - s->conf.env[j]) + 1, later;
-		bool overridden = false;
-
-		/* environment = A=1, then A=2: the last one wins. */
-		for (later = j + 1; later < s->conf.nenv && !overridden; later++)
-			overridden = strncmp(s->conf.env[later], s->conf.env[j], kl) == 0;
-		if (!overridden && !(env[k++] = strdup(s->conf.env[j])))
-			goto fail;
-	}
-	if (s->conf.ready == READY_NOTIFY) {
-		size_t len = strlen(s->notify_name) + 15;
-
-		if (!(env[k] = malloc(len)))
-			goto fail;
-		snprintf(env[k++], len, "NOTIFY_SOCKET=%s", s->notify_name);
-	}
-	if (s->conf.watchdog) {
-		if (!(env[k] = malloc(48)))
-			goto fail;
-		snprintf(env[k++], 48, "WATCHDOG_USEC=%llu",
-			 (unsigned long long)(s->conf.watchdog / WD_NSEC_PER_USEC));
-	}
-	return env;
-fail:
-	strv_free(env);
-	return NULL;
-}
-
-/* Spawns argv as the service runs: its user, directory and environment. */
-static int spawn_as_service(struct svc *s, char **argv, int *fds, size_t nfds,
-			    struct wd_spawn_result *res)
-{
-	struct wd_spawn sp = {0};
-	char **env = build_env(s);
-	int r;
-
-	if (!env) {
-		res->stage = WD_STAGE_SETUP;
-		return -ENOMEM;
-	}
-	sp.argv = argv;
-	sp.envp = env;
-	sp.cwd = s->conf.directory;
-	sp.sigmask = &s->sup->orig_mask;
-	sp.flags = WD_SPAWN_SETPGID;
-	sp.tty_fd = -1;
-	sp.fds = fds;
-	sp.nfds = nfds;
-	sp.umask = s->conf.umask;
-	sp.nofile = s->sup->nofile_raised ? &s->sup->nofile : NULL;
-	if (s->conf.has_user || s->conf.has_group) {
-		sp.set_creds = true;
-		sp.uid = s->conf.has_user ? s->conf.uid : getuid();
-		sp.gid = s->conf.gid;
-		sp.groups = s->conf.groups ? s->conf.groups : &sp.gid;
-		sp.ngroups = s->conf.groups ? s->conf.ngroups : 1;
-	}
-	r = wd_spawn(&sp, res);
-	strv_free(env);
-	return r;
-}
-
-static void probe_start(struct svc *s)
-{
-	struct wd_spawn_result res;
-	int fds[3] = {s->sup->devnull, s->sup->devnull, s->sup->devnull};
-
-	if (s->conf.ready == READY_TCP) {
-		probe_tcp(s);
-		return;
-	}
-	if (spawn_as_service(s, s->conf.ready_argv, fds, 3, &res) < 0) {
-		probe_again(s);
-		return;
-	}
-	if (res.pidfd >= 0)
-		close(res.pidfd);
-	s->probe_pid = res.pid;
-}
-
-bool svc_probe_exited(struct sup *sup, pid_t pid, int status)
-{
-	size_t i;
-
-	for (i = 0; i < sup->nsvcs; i++) {
-		struct svc *s = sup->svcs[i];
-
-		if (s->probe_pid != pid)
-			continue;
-		s->probe_pid = 0;
-		if (s->state != ST_STARTING)
-			return true;
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-			wd_timer_stop(&s->probe_timer);
-			svc_handle(s, EV_READY);
-		} else {
-			probe_again(s);
-		}
-		return true;
-	}
-	return false;
+	return kill(s->pid, sig) < 0 ? -errno : 0;
 }
 
 /*
- * May a notify message from pid speak for s? Yes when pid is s's main
- * process or below it, or has already exited (a short-lived
- * systemd-notify). Walks up /proc, a bounded number of steps.
+ * Asks the process to stop: with the stop request's own signal when the
+ * service takes stop requests as they come (init mode's command), else
+ * with its stop_signal, and SIGCONT, since a stopped process would never
+ * see it.
  */
-static bool in_tree(const struct svc *s, pid_t pid)
+static void send_stop(struct svc *s, int sig)
 {
-	int depth;
-
-	for (depth = 0; depth < 64 && pid > 1; depth++) {
-		char path[64], buf[512], *p, state;
-		int ppid;
-		FILE *f;
-
-		if (pid == s->pid)
-			return true;
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		f = fopen(path, "re");
-		if (!f)
-			return depth == 0;
-		p = fgets(buf, sizeof(buf), f);
-		fclose(f);
-		if (!p || !(p = strrchr(buf, ')')) || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
-			return false;
-		if (depth == 0 && (state == 'Z' || state == 'X'))
-			return true;
-		pid = ppid;
-	}
-	return false;
-}
-
-static void notify_event(struct svc *s, const char *name)
-{
-	struct wd_json *j;
-
-	if (!events_on())
+	if (s->conf.stop_by_forward && sig && forward_stop(s, sig))
 		return;
-	j = event_begin(name);
-	wd_json_str(j, "service", s->conf.name);
-	if (strcmp(name, "service.status") == 0)
-		wd_json_str(j, "status", s->status_text);
-	event_emit(j);
-}
-
-void svc_notify_readable(wd_io *io, uint32_t revents)
-{
-	struct svc *s = io->data;
-	char buf[NOTIFY_DATAGRAM_MAX];
-	struct notify_msg m;
-	int rounds;
-	pid_t pid;
-
-	(void)revents;
-	/* Bounded, so that a flood cannot starve the loop; epoll comes back. */
-	for (rounds = 0; rounds < 16; rounds++) {
-		ssize_t n = notify_recv(io->fd, buf, sizeof(buf), &pid);
-
-		if (n == -EAGAIN)
-			return;
-		if (n < 0)
-			continue;
-		if (pid <= 0 || !s->pid || !in_tree(s, pid)) {
-			log_info(2, "service %s: notify message from pid %d ignored", s->conf.name,
-				 (int)pid);
-			continue;
-		}
-		if (notify_parse(buf, (size_t)n, &m) <= 0)
-			continue;
-		if (m.has_status) {
-			snprintf(s->status_text, sizeof(s->status_text), "%s", m.status);
-			notify_event(s, "service.status");
-		}
-		if (m.stopping)
-			notify_event(s, "service.notify_stopping");
-		if (m.reloading)
-			notify_event(s, "service.notify_reloading");
-		/* Only a deadline that runs can be extended (a oneshot has no ready timeout). */
-		if (m.has_extend && s->timer.armed &&
-		    (s->state == ST_STARTING || s->state == ST_STOPPING)) {
-			uint64_t now = wd_now(), want = now + m.extend_usec * WD_NSEC_PER_USEC;
-
-			if (s->timer.deadline < want)
-				arm(s, want - now);
-		}
-		if (m.watchdog && s->state == ST_RUNNING && s->conf.watchdog)
-			arm(s, s->conf.watchdog);
-		if (m.watchdog_trigger && s->state == ST_RUNNING)
-			svc_handle(s, EV_WATCHDOG);
-		else if (m.ready && s->state == ST_STARTING)
-			svc_handle(s, EV_READY);
-	}
+	(void)svc_kill(s, s->conf.stop_signal, s->conf.kill_group);
+	if (s->conf.stop_signal != SIGCONT)
+		(void)svc_kill(s, SIGCONT, s->conf.kill_group);
 }
 
 /* --- actions ------------------------------------------------------------ */
@@ -571,20 +299,15 @@ static bool start_allowed(struct svc *s)
 {
 	unsigned limit = s->conf.start_limit, i, recent = 0;
 	uint64_t now = wd_now();
-
 	/* Without an interval, the limit counts every start there ever was. */
 	uint64_t interval =
 		s->conf.start_limit_interval ? s->conf.start_limit_interval : UINT64_MAX;
 
 	if (!limit)
 		return true;
-	if (!s->starts) {
-		s->starts = calloc(limit, sizeof(*s->starts));
-		if (!s->starts)
-			return true;
-		s->nstarts = 0;
-		s->starts_head = 0;
-	}
+	/* No memory to count starts in: none is allowed (said when it happened). */
+	if (!s->starts)
+		return false;
 	for (i = 0; i < s->nstarts; i++)
 		if (now - s->starts[i] < interval)
 			recent++;
@@ -597,128 +320,127 @@ static bool start_allowed(struct svc *s)
 	return true;
 }
 
-static void record_failure(struct svc *s)
+/* An operator's start: a fresh start limit and restart delay. */
+void svc_reset_limits(struct svc *s)
 {
-	struct sup *sup = s->sup;
-
-	if (!sup->first_failure) {
-		sup->first_failure = 1;
-		sup->first_failure_status = s->has_status ? s->last_status : (1 << 8);
-	}
-}
-
-/* A reload changed the service: the new settings take effect with this run. */
-static void apply_next_conf(struct svc *s)
-{
-	if (!s->has_next_conf)
-		return;
-	config_free_svc(&s->conf);
-	s->conf = s->next_conf;
-	memset(&s->next_conf, 0, sizeof(s->next_conf));
-	s->has_next_conf = false;
-	(void)svc_setup(s->sup, s);
-	free(s->starts);
-	s->starts = NULL;
+	s->nstarts = s->starts_head = 0;
 	s->delay = s->conf.restart_delay;
 }
 
-static enum svc_state act_spawn(struct svc *s)
+static enum svc_state act_start(struct svc *s, struct step *st)
 {
-	struct wd_spawn_result res;
-	int fds[1024], r, ready_pipe[2] = {-1, -1};
-	size_t nfds = 3, i;
+	if (svc_dep_failed(s))
+		return act_dep_failed(s, st);
+	if (!svc_deps_ready(s))
+		return ST_WAITING;
+	return act_spawn(s, st);
+}
 
-	apply_next_conf(s);
+/* The reason a run that could not start gives, by where it failed. */
+static const char *spawn_reason(const struct svc *s)
+{
+	switch (s->exec_stage) {
+	case WD_STAGE_FORK:
+		return "cannot start";
+	case WD_STAGE_CHDIR:
+		return "cannot change directory";
+	case WD_STAGE_CREDENTIALS:
+		return "cannot switch user";
+	case WD_STAGE_SETUP:
+		return "cannot set up";
+	default:
+		return "cannot execute";
+	}
+}
+
+static enum svc_state act_spawn(struct svc *s, struct step *st)
+{
+	int fds[CONFIG_FDS_MAX], ready_pipe[2] = {-1, -1}, r;
+	size_t nfds = 0, i;
+
+	/* A reload changed the service: the new settings take effect with this run. */
+	if (s->next_conf.name) {
+		svc_apply_conf(s, &s->next_conf);
+		memset(&s->next_conf, 0, sizeof(s->next_conf));
+	}
 	if (!start_allowed(s)) {
-		pending_reason = "start limit reached";
+		st->reason = "start limit reached";
 		log_error("service %s: started %u times within %llu ms: giving up", s->conf.name,
 			  s->conf.start_limit,
 			  (unsigned long long)(s->conf.start_limit_interval / WD_NSEC_PER_MSEC));
-		record_failure(s);
+		shutdown_note_failure(s->sup, s);
 		return ST_FAILED;
 	}
-	fds[0] = s->sup->devnull;
-	fds[1] = s->out_w >= 0 ? s->out_w : s->sup->devnull;
-	fds[2] = s->err_w >= 0 ? s->err_w : s->sup->devnull;
+	if (s->conf.inherit_stdio) {
+		for (i = 0; i < 3 + (size_t)s->conf.pass_fds; i++)
+			fds[i] = (int)i;
+		if (s->conf.pass_fds)
+			nfds = 3 + (size_t)s->conf.pass_fds;
+	} else {
+		fds[0] = s->sup->devnull;
+		fds[1] = s->out.w >= 0 ? s->out.w : s->sup->devnull;
+		fds[2] = s->err.w >= 0 ? s->err.w : s->sup->devnull;
+		nfds = 3;
+	}
 	if (s->conf.ready == READY_FD) {
 		if (pipe2(ready_pipe, O_CLOEXEC) < 0) {
 			log_errno(errno, "service %s: cannot create the readiness pipe",
 				  s->conf.name);
 		} else {
-			for (i = 3; i < (size_t)s->conf.ready_fd; i++)
+			for (i = nfds ? nfds : 3; i < (size_t)s->conf.ready_fd; i++)
 				fds[i] = -1;
 			fds[s->conf.ready_fd] = ready_pipe[1];
-			nfds = (size_t)s->conf.ready_fd + 1;
+			if (nfds <= (size_t)s->conf.ready_fd)
+				nfds = (size_t)s->conf.ready_fd + 1;
 		}
 	}
-	s->failed_run = false;
 	s->status_text[0] = '\0';
-	r = spawn_as_service(s, s->conf.argv, fds, nfds, &res);
-	if (ready_pipe[1] >= 0)
-		close(ready_pipe[1]);
 	if (s->spawned_at)
 		s->restarts++;
 	s->spawned_at = wd_now();
+	r = spawn_service(s, fds, nfds);
+	if (ready_pipe[1] >= 0)
+		close(ready_pipe[1]);
 	if (r < 0) {
+		/* No process at all (no fork): the run ends here, through starting. */
 		if (ready_pipe[0] >= 0)
 			close(ready_pipe[0]);
-		if (res.stage == WD_STAGE_EXEC)
-			log_errno(r, "service %s: cannot execute '%s'", s->conf.name,
-				  s->conf.argv[0]);
-		else if (res.stage == WD_STAGE_CHDIR)
-			log_errno(r, "service %s: cannot change directory to '%s'", s->conf.name,
-				  s->conf.directory);
-		else if (res.stage == WD_STAGE_CREDENTIALS)
-			log_errno(r, "service %s: cannot switch user", s->conf.name);
-		else
-			log_errno(r, "service %s: cannot start", s->conf.name);
-		s->pid = 0;
+		log_errno(r, "service %s: cannot start", s->conf.name);
+		s->exec_error = -r;
+		s->exec_stage = WD_STAGE_FORK;
 		s->last_status = wd_spawn_exit_code(r) << 8;
 		s->has_status = true;
-		/* It did start, and failed at once: the table's path is through starting. */
-		if (s->state != ST_STARTING) {
-			enum svc_state from = s->state;
-
-			s->state = ST_STARTING;
-			emit_transition(s, from);
-		}
-		pending_reason = "cannot execute";
-		return after_run(s);
+		st->then = EV_EXIT;
+		return ST_STARTING;
 	}
-	if (res.pidfd >= 0)
-		close(res.pidfd);
-	s->pid = res.pid;
 	log_info(1, "service %s: started, pid %d", s->conf.name, (int)s->pid);
 	if (s->conf.ready != READY_NONE && s->conf.type == SVC_SIMPLE)
 		arm(s, s->conf.ready_timeout);
-	switch (s->conf.ready) {
-	case READY_FD:
-		if (ready_pipe[0] >= 0) {
-			(void)fcntl(ready_pipe[0], F_SETFL, O_NONBLOCK);
-			s->ready_io.fd = ready_pipe[0];
-			s->ready_io.events = EPOLLIN;
-			s->ready_io.cb = on_ready_fd;
-			s->ready_io.data = s;
-			if (wd_io_start(s->sup->loop, &s->ready_io) < 0)
-				svc_close_readiness(s);
-		}
-		break;
-	case READY_EXEC:
-	case READY_TCP:
-		probe_start(s);
-		break;
-	case READY_NONE:
-	case READY_NOTIFY:
-		break;
-	}
+	readiness_start(s, ready_pipe[0]);
 	return ST_STARTING;
 }
 
-static enum svc_state act_ready(struct svc *s)
+static enum svc_state act_dep_failed(struct svc *s, struct step *st)
 {
+	st->reason = "a dependency failed";
+	log_error("service %s: not started: a service it is after failed", s->conf.name);
+	return ST_FAILED;
+}
+
+/* The command runs: a service without a readiness check is ready. */
+static enum svc_state act_execed(struct svc *s, struct step *st)
+{
+	if (s->conf.type == SVC_SIMPLE && s->conf.ready == READY_NONE)
+		return act_ready(s, st);
+	return ST_STARTING;
+}
+
+static enum svc_state act_ready(struct svc *s, struct step *st)
+{
+	(void)st;
 	if (s->conf.type == SVC_ONESHOT)
 		return s->state; /* a oneshot is done when it exits */
-	svc_close_readiness(s);
+	readiness_stop(s);
 	wd_timer_stop(&s->timer);
 	s->ready_at = wd_now();
 	log_info(1, "service %s: ready", s->conf.name);
@@ -728,40 +450,42 @@ static enum svc_state act_ready(struct svc *s)
 }
 
 /* After a run: restart by the policy, or end for good. */
-static enum svc_state after_run(struct svc *s)
+static enum svc_state after_run(struct svc *s, struct step *st, bool unhealthy)
 {
-	int st = s->last_status;
-	bool ok = !s->failed_run && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	bool restart;
+	int status = s->last_status;
+	bool ok = !unhealthy && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	char words[64];
 	uint64_t d;
 
-	svc_close_readiness(s);
+	readiness_stop(s);
 	wd_timer_stop(&s->timer);
-	if (s->stop_requested || s->sup->shutting_down)
+	if (s->exec_error)
+		st->reason = spawn_reason(s);
+	if (sup_shutting_down_now(s->sup))
 		return ST_STOPPED;
-	restart =
-		s->conf.restart == RESTART_ALWAYS || (s->conf.restart == RESTART_ON_FAILURE && !ok);
-	if (restart) {
+	if (s->conf.restart == RESTART_ALWAYS || (s->conf.restart == RESTART_ON_FAILURE && !ok)) {
 		/* A run that lasted restart_reset was a good one: start over. */
 		if (wd_now() - s->spawned_at >= s->conf.restart_reset)
 			s->delay = s->conf.restart_delay;
 		d = jitter(s->delay);
-		backoff_delay = d;
+		st->delay = d;
 		s->delay = s->delay > s->conf.restart_delay_max / 2 ? s->conf.restart_delay_max
 								    : s->delay * 2;
 		log_info(1, "service %s: %s; restarting in %llu ms", s->conf.name,
-			 wd_status_describe(st, words, sizeof(words)),
+			 wd_status_describe(status, words, sizeof(words)),
 			 (unsigned long long)(d / WD_NSEC_PER_MSEC));
 		arm(s, d);
 		return ST_BACKOFF;
 	}
-	if (ok)
-		return ST_EXITED;
-	log_error("service %s failed: %s", s->conf.name,
-		  s->failed_run ? "not healthy" : wd_status_describe(st, words, sizeof(words)));
-	record_failure(s);
-	return ST_FAILED;
+	if (!ok) {
+		/* The command of init mode failing is its own business, not warden's. */
+		log_info(s->conf.exit_is_wardens ? 1 : 0, "service %s failed: %s", s->conf.name,
+			 unhealthy ? "not healthy"
+				   : wd_status_describe(status, words, sizeof(words)));
+		shutdown_note_failure(s->sup, s);
+		return ST_FAILED;
+	}
+	return ST_EXITED;
 }
 
 static void emit_exit(struct svc *s)
@@ -770,50 +494,83 @@ static void emit_exit(struct svc *s)
 	int st = s->last_status;
 	struct wd_json *j;
 
-	log_info(1, "service %s: %s", s->conf.name, wd_status_describe(st, words, sizeof(words)));
+	if (!s->pid)
+		return;
+	log_info(1, "service %s: process %d %s", s->conf.name, (int)s->pid,
+		 wd_status_describe(st, words, sizeof(words)));
 	if (!events_on())
 		return;
 	j = event_begin("service.exited");
 	wd_json_str(j, "service", s->conf.name);
 	tree_event_status(j, s->pid, st);
 	wd_json_uint(j, "runtime_ms", (wd_now() - s->spawned_at) / WD_NSEC_PER_MSEC);
+	tree_event_rusage(j, &s->last_rusage);
 	event_emit(j);
 }
 
-static enum svc_state act_exit(struct svc *s)
+/* The process is gone: what it leaves behind. */
+static void ended(struct svc *s)
 {
 	emit_exit(s);
 	s->pid = 0;
-	return after_run(s);
+	wd_timer_stop(&s->timer);
+	if (s->conf.exit_group_signal && s->pgid > 0)
+		(void)kill(-s->pgid, s->conf.exit_group_signal);
 }
 
-static enum svc_state act_unhealthy(struct svc *s)
+static enum svc_state act_exit(struct svc *s, struct step *st)
 {
-	pending_reason = s->state == ST_STARTING ? "not ready in time" : "watchdog timeout";
-	log_error("service %s: %s", s->conf.name, pending_reason);
-	s->failed_run = true;
-	return act_stop(s);
+	ended(s);
+	return after_run(s, st, false);
 }
 
-static enum svc_state act_stop(struct svc *s)
+static enum svc_state act_unhealthy(struct svc *s, struct step *st)
 {
-	svc_close_readiness(s);
-	signal_service(s, s->conf.stop_signal);
-	/* A stopped process would never see the stop signal. */
-	if (s->conf.stop_signal != SIGCONT)
-		signal_service(s, SIGCONT);
+	st->reason = s->state == ST_STARTING ? "not ready in time" : "watchdog timeout";
+	log_error("service %s: %s", s->conf.name, st->reason);
+	readiness_stop(s);
+	send_stop(s, 0);
+	arm(s, s->conf.stop_timeout);
+	return ST_ABORTING;
+}
+
+static enum svc_state act_stop(struct svc *s, struct step *st)
+{
+	readiness_stop(s);
+	send_stop(s, st->sig);
 	arm(s, s->conf.stop_timeout);
 	return ST_STOPPING;
 }
 
-static enum svc_state act_kill(struct svc *s)
+static enum svc_state act_restart(struct svc *s, struct step *st)
 {
+	act_stop(s, st);
+	return ST_RESTARTING;
+}
+
+/* Already stopping: what follows the exit changes, nothing else. */
+static enum svc_state act_then_restart(struct svc *s, struct step *st)
+{
+	(void)s;
+	(void)st;
+	return ST_RESTARTING;
+}
+
+static enum svc_state act_then_stop(struct svc *s, struct step *st)
+{
+	(void)s;
+	(void)st;
+	return ST_STOPPING;
+}
+
+static enum svc_state act_kill(struct svc *s, struct step *st)
+{
+	(void)st;
 	log_error("service %s: did not stop within %llu ms: killing it", s->conf.name,
 		  (unsigned long long)(s->conf.stop_timeout / WD_NSEC_PER_MSEC));
-	signal_service(s, SIGKILL);
-	s->escalated = true;
-	if (s->sup->shutting_down)
-		s->sup->escalated = true;
+	(void)svc_kill(s, SIGKILL, s->conf.kill_group);
+	if (sup_shutting_down_now(s->sup))
+		s->sup->sd.escalated = true;
 	if (events_on()) {
 		struct wd_json *j = event_begin("service.killed");
 
@@ -822,53 +579,163 @@ static enum svc_state act_kill(struct svc *s)
 		wd_json_str(j, "reason", "stop timeout");
 		event_emit(j);
 	}
-	return ST_STOPPING;
+	return s->state;
+}
+
+static enum svc_state act_stopped(struct svc *s, struct step *st)
+{
+	(void)st;
+	ended(s);
+	return ST_STOPPED;
 }
 
 /*
- * A restart that was asked for (reload, warden ctl): stopped now, and
- * started by the scheduler as soon as what it is after is ready.
+ * A restart that was asked for (reload, warden ctl restart): stopped now,
+ * and started again at once, or once what it is after is ready.
  */
-static enum svc_state restart_later(struct svc *s)
+static enum svc_state act_stopped_restart(struct svc *s, struct step *st)
 {
-	s->restart_after_stop = false;
-	s->stop_requested = false;
-	s->want_start = true;
+	ended(s);
+	if (!sup_shutting_down_now(s->sup))
+		st->then = EV_START;
 	return ST_STOPPED;
 }
 
-static enum svc_state act_stopping_exit(struct svc *s)
+/* Stopped for not being healthy: that run failed, and the policy decides. */
+static enum svc_state act_aborted(struct svc *s, struct step *st)
 {
-	emit_exit(s);
-	s->pid = 0;
-	wd_timer_stop(&s->timer);
-	if (s->restart_after_stop && !s->sup->shutting_down)
-		return restart_later(s);
-	if (s->stop_requested || s->sup->shutting_down || s->remove_after_stop)
-		return ST_STOPPED;
-	/* Stopped for being unhealthy: that run failed; the policy decides. */
-	return after_run(s);
+	ended(s);
+	return after_run(s, st, true);
 }
 
-static enum svc_state act_cancel(struct svc *s)
+static enum svc_state act_cancel(struct svc *s, struct step *st)
 {
+	(void)st;
 	wd_timer_stop(&s->timer);
-	if (s->restart_after_stop && !s->sup->shutting_down)
-		return restart_later(s);
 	return ST_STOPPED;
 }
 
-static enum svc_state act_dep_failed(struct svc *s)
+static enum svc_state act_cancel_restart(struct svc *s, struct step *st)
 {
-	pending_reason = "a dependency failed";
-	s->want_start = false;
-	log_error("service %s: not started: a service it is after failed", s->conf.name);
-	return ST_FAILED;
+	wd_timer_stop(&s->timer);
+	st->then = EV_START;
+	return ST_STOPPED;
 }
 
-void svc_exited(struct svc *s, int status)
+/* --- the process's end, and the service's settings ---------------------- */
+
+void svc_reaped(struct svc *s, const struct wd_exit *e)
 {
-	s->last_status = status;
+	/* What it wrote before it exited comes before its exit. */
+	capture_drain(s);
+	/*
+	 * Whether it ever ran its command: the report is there once it is
+	 * gone. One that ran, and ended before its report was read, was
+	 * running meanwhile.
+	 */
+	if (spawn_outcome(s) > 0)
+		svc_handle(s, EV_EXECED);
+	s->last_status = e->status;
+	s->last_rusage = e->rusage;
 	s->has_status = true;
 	svc_handle(s, EV_EXIT);
+}
+
+/* Takes the settings c over (c is left empty) and sets up what they need. */
+void svc_apply_conf(struct svc *s, struct svc_conf *c)
+{
+	config_free_svc(&s->conf);
+	s->conf = *c;
+	memset(c, 0, sizeof(*c));
+	free(s->starts);
+	s->starts = s->conf.start_limit ? calloc(s->conf.start_limit, sizeof(*s->starts)) : NULL;
+	if (s->conf.start_limit && !s->starts)
+		log_error("service %s: out of memory for its start limit: it cannot start",
+			  s->conf.name);
+	svc_reset_limits(s);
+	(void)svc_setup(s);
+}
+
+int svc_setup(struct svc *s)
+{
+	int r = capture_setup(s), r2 = readiness_setup(s);
+
+	return r < 0 ? r : r2;
+}
+
+void svc_free(struct svc *s)
+{
+	if (!s)
+		return;
+	readiness_stop(s);
+	readiness_free(s);
+	spawn_close(s);
+	wd_timer_stop(&s->timer);
+	capture_free(s);
+	free(s->starts);
+	free(s->deps);
+	config_free_svc(&s->conf);
+	config_free_svc(&s->next_conf);
+	free(s);
+}
+
+/* --- what the control socket sees ----------------------------------------- */
+
+const char *svc_name(const struct svc *s)
+{
+	return s->conf.name;
+}
+
+pid_t svc_pid(const struct svc *s)
+{
+	return s->pid;
+}
+
+bool svc_is_ready(const struct svc *s)
+{
+	return s->state == ST_RUNNING || (s->state == ST_EXITED && s->conf.type == SVC_ONESHOT);
+}
+
+bool svc_has_ended(const struct svc *s)
+{
+	return svc_done(s);
+}
+
+bool svc_is_failed(const struct svc *s)
+{
+	return s->state == ST_FAILED;
+}
+
+void svc_json(const struct svc *s, struct wd_json *j, bool dump)
+{
+	char words[64];
+	uint64_t now = wd_now();
+
+	wd_json_str(j, "name", s->conf.name);
+	wd_json_str(j, "state", state_names[s->state]);
+	if (s->pid)
+		wd_json_int(j, "pid", s->pid);
+	else
+		wd_json_null(j, "pid");
+	if (s->pid && s->spawned_at)
+		wd_json_uint(j, "uptime_ms", (now - s->spawned_at) / WD_NSEC_PER_MSEC);
+	else
+		wd_json_null(j, "uptime_ms");
+	wd_json_uint(j, "restarts", s->restarts);
+	if (s->has_status) {
+		wd_json_str(j, "last_exit",
+			    wd_status_describe(s->last_status, words, sizeof(words)));
+		wd_json_int(j, "last_exit_code", wd_status_code(s->last_status));
+	} else {
+		wd_json_null(j, "last_exit");
+		wd_json_null(j, "last_exit_code");
+	}
+	wd_json_str(j, "status", s->status_text);
+	wd_json_str(j, "type", s->conf.type == SVC_ONESHOT ? "oneshot" : "simple");
+	wd_json_bool(j, "essential", s->conf.essential);
+	wd_json_bool(j, "stopped_on_request", s->state == ST_STOPPED);
+	if (dump) {
+		wd_json_strv(j, "command", s->conf.argv);
+		wd_json_strv(j, "after", s->conf.after);
+	}
 }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,54 +11,52 @@
 #include "log.h"
 #include "tree.h"
 
-void tree_init(struct tree *t)
+/* Is /proc this pid namespace's? Asked once, when first needed. */
+static bool proc_usable(void)
 {
-	t->self = getpid();
-	t->pid1 = t->self == 1;
-	if (!t->pid1) {
-		if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-			log_errno(errno, "cannot become a subreaper; orphans will not be reaped");
-		else
-			log_info(1, "not PID 1, acting as a subreaper");
-	}
-	t->proc_ok = wd_proc_is_own();
+	static int known = -1;
+
+	if (known < 0)
+		known = wd_proc_is_own();
+	return known;
 }
 
-unsigned tree_signal_leftovers(const struct tree *t, pid_t fallback_pgid, int sig)
+unsigned tree_signal(pid_t self, bool pid1, int sig, const pid_t *skip, size_t nskip, bool count)
 {
 	int n;
 
 	/*
 	 * As PID 1, kill(-1) reaches every process of the namespace at once,
-	 * even one entered from outside (nsenter); /proc only counts them.
-	 * Each process gets the signal once: a second SIGTERM means "hurry"
-	 * to some programs.
+	 * even one entered from outside (nsenter), without reading /proc.
 	 */
-	if (t->pid1) {
-		n = tree_count(t);
-		(void)kill(-1, sig);
-		return n > 0 ? (unsigned)n : 0;
+	if (pid1 && nskip == 0) {
+		n = count ? tree_count(self, pid1) : 0;
+		/* It fails with ESRCH when nobody was there: then none got it. */
+		if (kill(-1, sig) < 0)
+			return 0;
+		return n > 0 ? (unsigned)n : 1;
 	}
-	if (t->proc_ok) {
-		n = wd_proc_kill_descendants(t->self, sig);
-		if (n >= 0)
-			return (unsigned)n;
+	if (!proc_usable()) {
+		log_error("cannot signal leftover processes: /proc is not this namespace's");
+		return 0;
+	}
+	n = wd_proc_kill_tree(pid1 ? 0 : self, sig, skip, nskip);
+	if (n < 0) {
 		log_errno(n, "cannot list leftover processes");
+		return 0;
 	}
-	/* Without a usable /proc, the main child's group is all we know. */
-	if (fallback_pgid > 0 && kill(-fallback_pgid, sig) == 0)
-		return 1;
-	return 0;
+	return (unsigned)n;
 }
 
-int tree_count(const struct tree *t)
+int tree_count(pid_t self, bool pid1)
 {
 	int n;
 
-	if (!t->proc_ok)
+	if (!proc_usable())
 		return -1;
-	n = wd_proc_descendants(t->self, NULL, 0);
-	return n < 0 ? -1 : n;
+	n = wd_proc_descendants(pid1 ? 0 : self, NULL, 0);
+	/* As PID 1, the walk from the namespace's root finds warden itself too. */
+	return n < 0 ? -1 : pid1 && n > 0 ? n - 1 : n;
 }
 
 void tree_event_status(struct wd_json *j, pid_t pid, int status)
@@ -78,4 +75,16 @@ void tree_event_status(struct wd_json *j, pid_t pid, int status)
 	wd_json_bool(j, "core_dumped", WIFSIGNALED(status) && WCOREDUMP(status));
 	wd_json_str(j, "status", wd_status_describe(status, words, sizeof(words)));
 	wd_json_int(j, "exit_code", wd_status_code(status));
+}
+
+static uint64_t tv_us(const struct timeval *tv)
+{
+	return (uint64_t)tv->tv_sec * 1000000u + (uint64_t)tv->tv_usec;
+}
+
+void tree_event_rusage(struct wd_json *j, const struct rusage *ru)
+{
+	wd_json_uint(j, "utime_us", tv_us(&ru->ru_utime));
+	wd_json_uint(j, "stime_us", tv_us(&ru->ru_stime));
+	wd_json_int(j, "maxrss_kb", ru->ru_maxrss);
 }

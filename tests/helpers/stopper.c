@@ -122,6 +122,8 @@ int main(int argc, char **argv)
 	record("start");
 	if (ready_ms)
 		msleep(ready_ms);
+	/* Stamped before it is said: what starts after it is ready stamps later. */
+	record("ready");
 	if (ready_fd >= 0)
 		(void)!write(ready_fd, "\n", 1);
 	if (readyfile) {
@@ -130,7 +132,6 @@ int main(int argc, char **argv)
 		if (fd >= 0)
 			close(fd);
 	}
-	record("ready");
 	for (;;) {
 		long long left = deadline - now_us();
 		struct timespec ts;

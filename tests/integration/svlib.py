@@ -21,7 +21,9 @@ from conftest import helper, read_events, run_direct, wait_for
 # The transitions (from, to) of warden.conf(5)'s table.
 DOCUMENTED = {
     ("stopped", "starting"), ("exited", "starting"), ("failed", "starting"),
-    ("stopped", "failed"),
+    ("stopped", "waiting"), ("exited", "waiting"), ("failed", "waiting"),
+    ("waiting", "starting"), ("waiting", "failed"), ("waiting", "stopped"),
+    ("stopped", "failed"), ("exited", "failed"),
     ("starting", "running"),
     ("starting", "backoff"), ("starting", "exited"), ("starting", "failed"),
     ("running", "backoff"), ("running", "exited"), ("running", "failed"),

@@ -69,6 +69,7 @@ def raw_as(uid, gid, sock, line, groups=None):
 def test_another_user_cannot_use_a_0600_socket(wh):
     w = Ctl(wh, CONF)
     w.wait_state("db", "running")
+    w.wait_state("web", "running")
     st = os.stat(w.sock)
     assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0, oct(st.st_mode)
     before = w.snapshot()
@@ -86,6 +87,7 @@ def test_warden_refuses_another_user_that_can_connect(wh):
     uid and gid."""
     w = Ctl(wh, CONF)
     w.wait_state("db", "running")
+    w.wait_state("web", "running")
     os.chmod(w.sock, 0o666)
     before = w.snapshot()
     # warden answers a refused client at once and closes: whatever the timing, warden ctl
@@ -110,6 +112,7 @@ def test_refused_peer_gets_an_error_reply_then_eof(wh):
     """The server side of the refusal, seen by a raw client of another uid."""
     w = Ctl(wh, CONF)
     w.wait_state("db", "running")
+    w.wait_state("web", "running")
     os.chmod(w.sock, 0o666)
     before = w.snapshot()
     r = raw_as(NOBODY, NOGROUP, w.sock, "stop web")
@@ -136,6 +139,7 @@ def test_the_owner_and_root_may_control(wh):
     w = Ctl(wh, CONF, sock=sock, control_opt=False, prefix=as_user(NOBODY, NOGROUP), env=xdg,
             events=d / "events")
     w.wait_state("db", "running")
+    w.wait_state("web", "running")
     st = os.stat(sock)
     assert st.st_uid == NOBODY and stat.S_IMODE(st.st_mode) == 0o600, (st.st_uid, oct(st.st_mode))
     assert stat.S_ISDIR(os.stat(d / "warden").st_mode)
@@ -168,6 +172,7 @@ def test_control_group_members_get_read_only_verbs(wh):
         control_group = nogroup
         """ + CONF)
     w.wait_state("db", "running")
+    w.wait_state("web", "running")
     st = os.stat(w.sock)
     assert stat.S_IMODE(st.st_mode) == 0o660 and st.st_gid == NOGROUP, (oct(st.st_mode), st.st_gid)
     # read-only verbs
@@ -213,6 +218,7 @@ def test_control_group_by_supplementary_group(wh):
         control_group = {USERS}
         """ + CONF)
     w.wait_state("db", "running")
+    w.wait_state("web", "running")
     st = os.stat(w.sock)
     assert stat.S_IMODE(st.st_mode) == 0o660 and st.st_gid == USERS
     r = w.ctl("status", user=True, gid=NOGROUP, groups=[USERS], in_ns=True)

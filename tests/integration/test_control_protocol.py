@@ -36,6 +36,7 @@ def up(wh):
     w = Ctl(wh, CONF)
     w.wait_state("web", "running")
     w.wait_state("db", "running")
+    w.wait_state("web", "running")
     return w
 
 
@@ -427,6 +428,7 @@ def test_out_of_descriptors_warden_does_not_spin(wh):
     accept must not make it busy-loop on a listening socket it cannot accept from."""
     w = Ctl(wh, CONF, prefix=["prlimit", "--nofile=48:48", "--"])
     w.wait_state("db", "running")
+    w.wait_state("web", "running")
     conns = []
     try:
         for _ in range(60):

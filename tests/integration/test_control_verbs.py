@@ -146,6 +146,7 @@ def test_status_json_before_or_after_the_verb(wh, where):
         command = sleep 1000
         """)
     w.wait_state("db", "running")
+    w.wait_state("web", "running")
     args = ["--json", "status", "db"] if where == "before" else ["status", "db", "--json"]
     r = w.ctl(*args)
     assert r.returncode == EXIT_OK, describe(r)
@@ -309,6 +310,7 @@ def test_restart_gives_a_new_pid(wh):
     r = w.ctl("restart", "db")
     assert r.returncode == EXIT_OK, describe(r)
     w.wait_state("db", "running")
+    w.wait_state("web", "running")
     assert w.running()
 
 
@@ -595,6 +597,7 @@ def test_shutdown(wh):
         command = sleep 1000
         """)
     w.wait_state("db", "running")
+    w.wait_state("web", "running")
     r = w.ctl("shutdown")
     assert r.returncode == EXIT_OK, describe(r)
     assert w.wait(15) == 0, w.err()

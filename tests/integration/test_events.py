@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""--events: JSON lines, "ts" and "event" first, the sequence of a simple run."""
+"""--events: JSON lines, "ts" and "event" first, the sequence of a simple run. Init mode
+reports its command as the service "main", with the events of any service."""
 
 import datetime
 import os
@@ -19,28 +20,31 @@ def parse_ts(ts):
 
 def check_sequence(warden, r, evs, cmd, code):
     names = [e["event"] for e in evs]
-    # shutdown.started is only required when something was left to stop.
-    want = ["warden.started", "process.started", "process.exited", "shutdown.finished"]
-    assert [n for n in names if n != "shutdown.started"] == want, names
-    assert names.count("shutdown.started") <= 1
-    if "shutdown.started" in names:
-        i = names.index("shutdown.started")
-        assert names[i - 1] == "process.exited"
-        assert evs[i]["reason"] == "main process exited" and evs[i]["pending"] == 0
+    end = "service.finished" if code == 0 else "service.failed"
+    want = ["warden.started", "service.starting", "service.ready", "service.exited", end,
+            "shutdown.started", "shutdown.finished"]
+    assert names == want, names
+    sd = evs[names.index("shutdown.started")]
+    assert sd["reason"] == "main process exited" and sd["pending"] == 0
+    assert sd["requested"] is False
 
     st = evs[0]
     assert isinstance(st["version"], str) and st["version"]
     assert st["command"] == cmd
+    assert st["mode"] == "init" and st["config"] is None and st["services"] == 1
     if warden.pid1:
         assert st["pid"] == 1 and st["pid1"] is True and st["subreaper"] is False
     else:
         assert st["pid"] == r.pid and st["pid1"] is False and st["subreaper"] is True
 
     ps = evs[1]
-    assert ps["command"] == cmd
+    assert ps["service"] == "main" and ps["from"] == "stopped" and ps["state"] == "starting"
     assert isinstance(ps["pid"], int) and ps["pid"] > 1
+    assert evs[2]["service"] == "main" and evs[2]["state"] == "running"
+    assert evs[4]["service"] == "main" and evs[4]["pid"] is None
 
-    ex = [e for e in evs if e["event"] == "process.exited"][0]
+    ex = [e for e in evs if e["event"] == "service.exited"][0]
+    assert ex["service"] == "main"
     assert ex["pid"] == ps["pid"]
     assert ex["code"] == code and ex["signal"] is None and ex["core_dumped"] is False
     assert ex["status"] == f"exited with code {code}"
@@ -51,7 +55,7 @@ def check_sequence(warden, r, evs, cmd, code):
 
     fin = evs[-1]
     assert fin["exit_code"] == code
-    assert fin["signalled"] == 0 and fin["killed"] == 0
+    assert fin["signalled"] == 0 and fin["killed"] == 0 and fin["escalated"] is False
     assert isinstance(fin["uptime_ms"], int) and 0 <= fin["uptime_ms"] <= r.elapsed * 1000 + 1000
 
     stamps = [parse_ts(e["ts"]) for e in evs]
@@ -122,7 +126,6 @@ def test_command_strings_escaped(warden):
     assert len(raw.splitlines()) == len(read_events(ev)), "an event spans several lines"
     evs = read_events(ev)
     assert evs[0]["command"] == cmd
-    assert evs[1]["command"] == cmd
 
 
 def test_remapped_exit_in_events(warden):
@@ -130,27 +133,28 @@ def test_remapped_exit_in_events(warden):
     r = warden.run(["-e", "143", "--events", ev, "--"] + sh("kill -TERM $$"))
     assert r.returncode == 0
     evs = read_events(ev)
-    (ex,) = [e for e in evs if e["event"] == "process.exited"]
+    (ex,) = [e for e in evs if e["event"] == "service.exited"]
     assert ex["exit_code"] == 143 and ex["signal"] == "SIGTERM" and ex["code"] is None
     assert ex["status"] == "killed by SIGTERM"
     assert evs[-1]["event"] == "shutdown.finished" and evs[-1]["exit_code"] == 0
 
 
 def test_exec_failure_events(warden):
-    """The contract does not list the events of an exec failure; whatever is
-    emitted must be consistent with the 127."""
+    """A command that cannot be executed: its process starts, exits 127, and the run
+    fails with the reason, as a service's would."""
     ev = warden.path("events")
     r = warden.run(["--events", ev, "--", "/nonexistent/cmd"])
     assert r.returncode == 127
     evs = read_events(ev)
-    assert evs[0]["event"] == "warden.started"
+    names = [e["event"] for e in evs]
+    assert names == ["warden.started", "service.starting", "service.exited", "service.failed",
+                     "shutdown.started", "shutdown.finished"], names
     assert evs[0]["command"] == ["/nonexistent/cmd"]
     for e in evs:
-        if e["event"] in ("process.exited", "shutdown.finished"):
+        if e["event"] in ("service.exited", "shutdown.finished"):
             assert e["exit_code"] == 127, e
-    names = [e["event"] for e in evs]
-    if "process.started" in names:
-        assert "process.exited" in names
+    assert evs[3]["reason"] == "cannot execute" and evs[3]["from"] == "starting"
+    assert r.err() == "warden: cannot execute '/nonexistent/cmd': No such file or directory\n"
 
 
 def test_ts_format_regex():

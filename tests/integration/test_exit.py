@@ -38,7 +38,7 @@ def test_killed_by_signal(warden, sig):
     r = warden.run(["--events", ev, "--"] + sh(f"kill -{int(sig)} $$"), setup=no_core)
     assert r.returncode == 128 + sig
     assert r.status() == f"exited {128 + sig}", "warden must exit with 128+N, not die of the signal"
-    exited = [e for e in read_events(ev) if e["event"] == "process.exited"]
+    exited = [e for e in read_events(ev) if e["event"] == "service.exited"]
     assert len(exited) == 1
     e = exited[0]
     name = signal.Signals(sig).name if sig < 32 else None
@@ -64,7 +64,7 @@ def test_segv_core_dumped_reported(warden):
     r = warden.run(["--events", ev, "--"] + sh("kill -SEGV $$"))
     assert r.returncode == 139
     assert r.status() == "exited 139"
-    (e,) = [e for e in read_events(ev) if e["event"] == "process.exited"]
+    (e,) = [e for e in read_events(ev) if e["event"] == "service.exited"]
     assert "core_dumped" in e and isinstance(e["core_dumped"], bool)
     assert e["signal"] == "SIGSEGV" and e["code"] is None and e["exit_code"] == 139
     if e["core_dumped"]:
@@ -92,7 +92,7 @@ def test_core_dump_flag_matches_kernel(warden):
         pytest.skip("cannot raise RLIMIT_CORE")
     r = warden.run(["--events", ev, "--"] + sh("kill -SEGV $$"), setup=cores, cwd=cwd)
     assert r.returncode == 139
-    (e,) = [e for e in read_events(ev) if e["event"] == "process.exited"]
+    (e,) = [e for e in read_events(ev) if e["event"] == "service.exited"]
     assert e["core_dumped"] is True
     assert e["status"] == "killed by SIGSEGV (core dumped)"
 
@@ -148,7 +148,7 @@ def test_remap_killed_by_term(warden):
     r = warden.run(["-e", "143", "--events", ev, "--"] + sh("kill -TERM $$"))
     assert r.returncode == 0
     assert r.status() == "exited 0"
-    (ex,) = [e for e in read_events(ev) if e["event"] == "process.exited"]
+    (ex,) = [e for e in read_events(ev) if e["event"] == "service.exited"]
     assert ex["exit_code"] == 143 and ex["signal"] == "SIGTERM"
 
 

@@ -178,7 +178,7 @@ def test_leftover_ignoring_term_is_killed_after_grace(warden):
     reaped = [e for e in evs if e["event"] == "orphan.reaped"]
     assert [(e["signal"], e["exit_code"]) for e in reaped] == [("SIGKILL", 137)]
     names = [e["event"] for e in evs]
-    assert names.index("process.exited") < names.index("shutdown.started") \
+    assert names.index("service.exited") < names.index("shutdown.started") \
         < names.index("orphan.reaped") < names.index("shutdown.finished")
 
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""Signal forwarding: every catchable signal, -g, --rewrite, --pdeathsig, --stop-timeout."""
+"""Signal forwarding: every catchable signal, -g, --rewrite, --pdeathsig, --stop-timeout; stop
+requests (TERM, INT, QUIT) forwarded as the command's stop, and a second one forcing."""
 
 import os
 import signal
@@ -13,9 +14,11 @@ from conftest import helper, q, read_events, read_signals, reap_pid, sh, wait_fi
 pytestmark = pytest.mark.timeout(120)
 
 SIGRTMIN = signal.SIGRTMIN  # glibc's: 34
-# Every signal a process can catch, except SIGCHLD (warden's own) and 32/33
-# (reserved by glibc). SIGTERM last: it ends the recorder.
-CATCHABLE = [s for s in range(1, 65) if s not in (9, 15, 17, 19, 32, 33)] + [15]
+# Every signal a process can catch, except SIGCHLD (warden's own), 32/33
+# (reserved by glibc) and the stop requests INT and QUIT (a second stop
+# request forces the shutdown: they have tests of their own). SIGTERM last:
+# the one stop request, it ends the recorder.
+CATCHABLE = [s for s in range(1, 65) if s not in (2, 3, 9, 15, 17, 19, 32, 33)] + [15]
 
 
 def signame(n):
@@ -63,8 +66,9 @@ def test_every_catchable_signal_reaches_child(warden):
     assert read_signals(log) == CATCHABLE
     fwd = [e for e in read_events(ev) if e["event"] == "signal.forwarded"]
     assert len(fwd) == len(CATCHABLE)
-    child_pid = [e for e in read_events(ev) if e["event"] == "process.started"][0]["pid"]
+    child_pid = [e for e in read_events(ev) if e["event"] == "service.starting"][0]["pid"]
     for s, e in zip(CATCHABLE, fwd):
+        assert e["service"] == "main"
         assert e["signal"] == e["received"]
         if signame(s) and s < 32:
             assert e["received"] == signame(s)
@@ -109,9 +113,11 @@ def test_group_forwarding(warden, flag):
     r.kill(signal.SIGTERM)
     assert r.wait(20) == 0
     assert read_signals(main_log) == [10, 20, 15]
-    assert read_signals(bg_log)[:3] == [10, 20, 15]
+    # The group member got the forwarded SIGTERM: the sweep of the leftovers does not send
+    # it again (SIGCONT only), and SIGKILL ends it after the grace period.
+    assert read_signals(bg_log) == [10, 20, 15, 18]
     evs = read_events(ev)
-    child_pid = [e for e in evs if e["event"] == "process.started"][0]["pid"]
+    child_pid = [e for e in evs if e["event"] == "service.starting"][0]["pid"]
     fwd = [e for e in evs if e["event"] == "signal.forwarded"]
     assert [e["received"] for e in fwd] == ["SIGUSR1", "SIGTSTP", "SIGTERM"]
     for e in fwd:
@@ -299,6 +305,76 @@ def test_sigchld_not_forwarded(warden):
     assert read_signals(log) == [28], "SIGCHLD sent to warden must not be forwarded"
     r.kill(signal.SIGTERM)
     assert r.wait(20) == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT, signal.SIGTERM])
+def test_stop_request_is_forwarded_once(warden, sig):
+    """TERM, INT and QUIT are stop requests: the command gets the one received, once, and
+    warden exits with the command's status."""
+    ev = warden.path("events")
+    r, log = start_recorder(warden, ["--events", ev], ["-x", str(int(sig)), "-c", "9"])
+    r.kill(sig)
+    assert r.wait(20) == 9
+    assert read_signals(log) == [sig]
+    evs = read_events(ev)
+    (sd,) = [e for e in evs if e["event"] == "shutdown.started"]
+    assert sd["reason"] == signame(sig) and sd["requested"] is True
+    (st,) = [e for e in evs if e["event"] == "service.stopping"]
+    assert st["service"] == "main" and st["from"] == "running"
+    fwd = [e for e in evs if e["event"] == "signal.forwarded"]
+    assert [e["received"] for e in fwd] == [signame(sig)]
+
+
+@pytest.mark.parametrize("first,second", [(signal.SIGTERM, signal.SIGTERM),
+                                          (signal.SIGINT, signal.SIGINT),
+                                          (signal.SIGQUIT, signal.SIGTERM),
+                                          (signal.SIGINT, signal.SIGQUIT)])
+def test_second_stop_request_forces(warden, first, second):
+    """A second stop request while the command stops sends SIGKILL to everything at once,
+    as a second Ctrl-C does in docker compose: no waiting for --stop-timeout or the grace.
+    warden exits with the command's status: 137, killed by SIGKILL."""
+    ev = warden.path("events")
+    script, bg_log, bg_ready, main_log, main_ready = group_script(warden, "-x 0 -t 60",
+                                                                  "-x 0 -t 60")
+    r = warden.start(["--stop-timeout", "60", "-t", "60", "--events", ev, "--"] + sh(script))
+    wait_for(lambda: bg_ready.exists() and main_ready.exists(), 15, "both recorders")
+    procs = r.descendants()
+    r.kill(first)
+    wait_for(lambda: read_signals(main_log) == [first], 10, "the first request at the command")
+    assert r.running()
+    t0 = time.monotonic()
+    r.kill(second)
+    assert r.wait(20) == 137
+    assert time.monotonic() - t0 < 10, "the second request did not force the shutdown"
+    assert read_signals(main_log) == [first], "the second request was forwarded"
+    assert read_signals(bg_log) == []
+    alive = [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], alive
+    evs = read_events(ev)
+    (fin,) = [e for e in evs if e["event"] == "shutdown.finished"]
+    assert fin["exit_code"] == 137 and fin["escalated"] is True
+    (ex,) = [e for e in evs if e["event"] == "service.exited"]
+    assert ex["signal"] == "SIGKILL"
+
+
+def test_rewritten_to_zero_is_no_stop_request(warden):
+    """-r TERM:0 drops SIGTERM altogether: no shutdown, so a second one forces nothing."""
+    ev = warden.path("events")
+    r, log = start_recorder(warden, ["-r", "TERM:0", "--events", ev], ["-x", "USR1", "-c", "4"])
+    def dropped():
+        return len([e for e in read_events(ev) if e["event"] == "signal.dropped"])
+
+    # One at a time: two standard signals sent back to back may coalesce.
+    r.kill(signal.SIGTERM)
+    wait_for(lambda: dropped() == 1, 10, "the first SIGTERM dropped")
+    r.kill(signal.SIGTERM)
+    wait_for(lambda: dropped() == 2, 10, "the second SIGTERM dropped")
+    assert r.running()
+    r.kill(signal.SIGUSR1)
+    assert r.wait(20) == 4
+    assert read_signals(log) == [10]
+    evs = read_events(ev)
+    assert not [e for e in evs if e["event"] == "shutdown.started" and e["requested"]]
 
 
 def test_stop_timeout_kills_the_whole_group(warden):

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Supervisor: SIGHUP reloads the config. Added services start, removed ones stop, changed
 ones restart (a new pid), unchanged ones keep theirs; a bad config is rejected with nothing
-changed; [warden] grace and log_format take effect at once."""
+changed; [warden] grace, shutdown_timeout and log_format take effect at once."""
 
 import json
 import re
@@ -146,26 +146,26 @@ def test_reload_changed_service_in_backoff_starts_now(warden_pid1):
     assert sup.stop() == 0
 
 
-def test_reload_grace_takes_effect_without_restarts(warden_pid1):
+def test_reload_shutdown_timeout_takes_effect_without_restarts(warden_pid1):
     h = warden_pid1
     conf = """
         [warden]
-        grace = {grace}
+        shutdown_timeout = {bound}
         [stubborn]
         command = {cmd}
         stop_timeout = 20s
         """
     cmd = stopper(h, "stubborn", "-i")
-    sup = Sup(h, conf.format(grace="30s", cmd=cmd))
+    sup = Sup(h, conf.format(bound="30s", cmd=cmd))
     sup.wait_event("service.ready", "stubborn")
-    ev = sup.reload(conf.format(grace="1s", cmd=cmd))
+    ev = sup.reload(conf.format(bound="1s", cmd=cmd))
     assert ev["event"] == "config.reloaded" and (ev["added"], ev["changed"], ev["removed"]) == \
         (0, 0, 0), ev
     time.sleep(0.2)
     assert len(sup.pids("stubborn")) == 1
     t0 = time.monotonic()
     assert sup.stop() == 124
-    assert time.monotonic() - t0 < 5, "the reloaded grace (1s) was not used"
+    assert time.monotonic() - t0 < 5, "the reloaded shutdown_timeout (1s) was not used"
 
 
 def test_reload_global_log_format_takes_effect(warden_pid1):

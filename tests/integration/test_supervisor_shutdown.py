@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Supervisor: start order (after =), reverse stop order, stop_signal, stop_timeout and its
-escalation (exit 124), kill_group, a second SIGTERM, grace, and the leftover phase."""
+escalation (exit 124), kill_group, a second SIGTERM, shutdown_timeout, and the leftover phase
+with its grace."""
 
 import signal
 import time
@@ -259,11 +260,11 @@ def test_second_signal_kills_everything_at_once(warden, sig):
     assert select(evs, "shutdown.started")[0]["reason"] == signal.Signals(sig).name
 
 
-def test_grace_bounds_the_whole_shutdown(warden):
+def test_shutdown_timeout_bounds_the_whole_shutdown(warden):
     h = warden
     sup = Sup(h, f"""
         [warden]
-        grace = 1s
+        shutdown_timeout = 1s
         [a]
         command = {stopper(h, "a", "-i")}
         stop_timeout = 20s
@@ -276,8 +277,9 @@ def test_grace_bounds_the_whole_shutdown(warden):
     t0 = time.monotonic()
     assert sup.stop() == EXIT_ESCALATED, sup.err()
     took = time.monotonic() - t0
-    assert 0.9 <= took <= 4, f"shutdown took {took:.2f}s with grace = 1s"
-    # a never got its stop signal (b was still stopping): the grace killed it.
+    assert 0.9 <= took, f"shutdown took {took:.2f}s with shutdown_timeout = 1s"
+    assert took <= 10, f"shutdown took {took:.2f}s with shutdown_timeout = 1s"
+    # a never got its stop signal (b was still stopping): the bound killed it.
     st = stamps_of(h)
     assert stamp(st, "b", "sig:15") is not None and stamp(st, "a", "sig:15") is None, st
 

@@ -306,11 +306,14 @@ static void test_block_all_and_signalfd(void **state)
 	}
 }
 
-static void record(int sig, void *data)
+static void record(const struct wd_siginfo *si, void *data)
 {
 	int *seen = data;
 
-	seen[seen[0] + 1] = sig;
+	/* Every one of them was sent by this process to itself, with kill(). */
+	if (si->pid != getpid() || si->uid != getuid() || si->code != SI_USER)
+		_exit(14);
+	seen[seen[0] + 1] = si->signo;
 	seen[0]++;
 }
 

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef WARDEN_CLI_H
+#define WARDEN_CLI_H
+
+/*
+ * The command lines warden answers to: its own (cli.c), and tini's and
+ * dumb-init's when it is invoked under their names (compat.c). Each fills
+ * a struct cmdline; cli_build() turns init mode's into the config of one
+ * service, "main", that the core runs like any other.
+ */
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct cmdline {
+	enum run_mode mode;
+	char **argv;	       /* the command */
+	bool group;	       /* forward to the command's process group */
+	int rewrite[NSIG];     /* forwarded signal N becomes rewrite[N]; 0 drops it */
+	bool remap_exit[256];  /* these final codes become 0 */
+	int pdeathsig;	       /* 0: none */
+	uint64_t grace;	       /* ns */
+	uint64_t stop_timeout; /* ns; TIMEOUT_NONE: none */
+	uint64_t shutdown_timeout;
+	enum leftovers leftovers;
+	int preserve_fds;
+	const char *events;
+	const char *config;  /* -c: supervisor mode */
+	const char *control; /* --control PATH */
+	bool check;	     /* --check: validate the config and exit */
+
+	/* For tini and dumb-init; warden's own command line leaves them as they are. */
+	enum svc_session session;
+	bool term_group_at_exit;  /* rewritten SIGTERM to the group when the command exits */
+	bool reset_child_signals; /* the command starts with every signal default */
+	bool stop_on_tty_signals; /* stop warden after forwarding TSTP/TTIN/TTOU */
+	bool detach_tty;	  /* give up the controlling terminal first */
+	bool warn_reaped;	  /* a message for every orphan reaped */
+	int exec_fail_code;	  /* 0: 127 for not found, 126 otherwise */
+};
+
+/* Fills cl with the defaults of init mode. */
+void cmdline_defaults(struct cmdline *cl);
+
+/* Parses warden's own command line. Returns -1 to run, or an exit code. */
+int cli_parse(int argc, char **argv, struct cmdline *cl);
+
+/* The same for tini's command line (invoked as tini or docker-init). */
+int compat_tini_parse(int argc, char **argv, struct cmdline *cl);
+
+/* The same for dumb-init's command line. */
+int compat_dumb_init_parse(int argc, char **argv, struct cmdline *cl);
+
+/*
+ * Init mode: the config of one service, "main", running cl's command as
+ * cl says. Reads LISTEN_FDS (socket activation meant for warden). Returns
+ * -1 to run, or an exit code (the error said).
+ */
+int cli_build(const struct cmdline *cl, struct config *conf);
+
+#endif

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * How a service's process, or one of its readiness probes, is started: its
+ * environment, its descriptors, its process group or session and terminal,
+ * its credentials and directory. The loop never waits for an exec: the
+ * child reports a failure through a pipe the loop watches (or reads once
+ * the child is reaped), so a command on a hung path holds up nothing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <warden/child.h>
+#include <warden/clock.h>
+
+#include "core.h"
+#include "log.h"
+
+extern char **environ;
+
+static bool starts_with_key(const char *entry, const char *key)
+{
+	size_t n = strlen(key);
+
+	return strncmp(entry, key, n) == 0 && entry[n] == '=';
+}
+
+/*
+ * The environment of a run: warden's, the service's, and the protocols'
+ * (NOTIFY_SOCKET, WATCHDOG_USEC, LISTEN_PID). NULL in *ret when warden's
+ * own is the whole of it. Returns 0 or -ENOMEM.
+ */
+static int build_env(struct svc *s, char ***ret)
+{
+	size_t n = 0, i, k = 0, j;
+	char **env;
+
+	*ret = NULL;
+	if (!s->conf.nenv && s->conf.ready != READY_NOTIFY && !s->conf.watchdog &&
+	    !s->conf.listen_pid)
+		return 0;
+	while (environ[n])
+		n++;
+	env = calloc(n + s->conf.nenv + 4, sizeof(*env));
+	if (!env)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		const char *eq = strchr(environ[i], '=');
+		size_t kl = eq ? (size_t)(eq - environ[i]) + 1 : strlen(environ[i]);
+		bool overridden = starts_with_key(environ[i], "NOTIFY_SOCKET") ||
+				  starts_with_key(environ[i], "WATCHDOG_USEC") ||
+				  starts_with_key(environ[i], "WATCHDOG_PID") ||
+				  (s->conf.listen_pid && starts_with_key(environ[i], "LISTEN_PID"));
+
+		for (j = 0; j < s->conf.nenv && !overridden; j++)
+			if (strncmp(s->conf.env[j], environ[i], kl) == 0)
+				overridden = true;
+		if (!overridden && !(env[k++] = strdup(environ[i])))
+			goto fail;
+	}
+	for (j = 0; j < s->conf.nenv; j++) {
+		const char *eq = strchr(s->conf.env[j], '=');
+		size_t kl = (size_t)(eq - s->conf.env[j]) + 1, later;
+		bool overridden = false;
+
+		/* environment = A=1, then A=2: the last one wins. */
+		for (later = j + 1; later < s->conf.nenv && !overridden; later++)
+			overridden = strncmp(s->conf.env[later], s->conf.env[j], kl) == 0;
+		if (!overridden && !(env[k++] = strdup(s->conf.env[j])))
+			goto fail;
+	}
+	if (s->conf.ready == READY_NOTIFY) {
+		size_t len = strlen(s->notify_name) + 15;
+
+		if (!(env[k] = malloc(len)))
+			goto fail;
+		snprintf(env[k++], len, "NOTIFY_SOCKET=%s", s->notify_name);
+	}
+	if (s->conf.watchdog) {
+		if (!(env[k] = malloc(48)))
+			goto fail;
+		snprintf(env[k++], 48, "WATCHDOG_USEC=%llu",
+			 (unsigned long long)(s->conf.watchdog / WD_NSEC_PER_USEC));
+	}
+	/* The child writes its own pid here before exec (LISTEN_PID=...). */
+	if (s->conf.listen_pid)
+		env[k++] = s->listen_slot;
+	*ret = env;
+	return 0;
+fail:
+	strv_free(env);
+	return -ENOMEM;
+}
+
+static void free_env(struct svc *s, char **env)
+{
+	size_t i;
+
+	for (i = 0; env && env[i]; i++)
+		if (env[i] != s->listen_slot)
+			free(env[i]);
+	free(env);
+}
+
+/* Fills sp with how s runs: its credentials, directory, mask, group or session. */
+static void prepare(struct svc *s, struct wd_spawn *sp, char **argv, char **env)
+{
+	struct sup *sup = s->sup;
+
+	memset(sp, 0, sizeof(*sp));
+	sp->argv = argv;
+	sp->envp = env;
+	sp->cwd = s->conf.directory ? s->conf.directory : sup->workdir;
+	sp->sigmask = s->conf.reset_signals ? NULL : &sup->orig_mask;
+	sp->flags = s->conf.reset_signals ? WD_SPAWN_RESET_SIGNALS : 0;
+	/* Where warden was started is entered as warden would: as if inherited. */
+	if (!s->conf.directory)
+		sp->flags |= WD_SPAWN_CWD_FIRST;
+	sp->tty_fd = -1;
+	sp->umask = s->conf.umask;
+	sp->nofile = sup->nofile_raised ? &sup->nofile : NULL;
+	sp->exec_fail_code = s->conf.exec_fail_code;
+	if (s->conf.has_user || s->conf.has_group) {
+		sp->set_creds = true;
+		sp->uid = s->conf.has_user ? s->conf.uid : getuid();
+		sp->gid = s->conf.gid;
+		sp->groups = s->conf.groups ? s->conf.groups : &sp->gid;
+		sp->ngroups = s->conf.groups ? s->conf.ngroups : 1;
+	}
+}
+
+/* The terminal, for a service that has warden's own stdin. */
+static void session(struct svc *s, struct wd_spawn *sp)
+{
+	switch (s->conf.session) {
+	case SESSION_GROUP:
+		sp->flags |= WD_SPAWN_SETPGID;
+		/* The foreground, only if warden's group has it now. */
+		if (s->conf.inherit_stdio && isatty(STDIN_FILENO) &&
+		    tcgetpgrp(STDIN_FILENO) == getpgrp()) {
+			sp->flags |= WD_SPAWN_FOREGROUND;
+			sp->tty_fd = STDIN_FILENO;
+		}
+		break;
+	case SESSION_NEW:
+		sp->flags |= WD_SPAWN_SETSID;
+		if (s->conf.inherit_stdio && isatty(STDIN_FILENO)) {
+			sp->flags |= WD_SPAWN_CTTY;
+			sp->tty_fd = STDIN_FILENO;
+		}
+		break;
+	case SESSION_SAME:
+		break;
+	}
+}
+
+/* The spawn's report pipe is readable: the command runs, or could not. */
+static void on_spawn_report(wd_io *io, uint32_t revents)
+{
+	struct svc *s = io->data;
+	int r;
+
+	(void)revents;
+	r = spawn_outcome(s);
+	if (r > 0)
+		svc_handle(s, EV_EXECED);
+	/* A failure is told when the child, which exits at once, is reaped. */
+}
+
+int spawn_service(struct svc *s, int *fds, size_t nfds)
+{
+	struct wd_spawn_pending p;
+	struct wd_spawn sp;
+	char **env;
+	int r;
+
+	r = build_env(s, &env);
+	if (r < 0)
+		return r;
+	prepare(s, &sp, s->conf.argv, env);
+	session(s, &sp);
+	sp.fds = nfds ? fds : NULL;
+	sp.nfds = nfds;
+	sp.listen_pid_env = s->conf.listen_pid ? s->listen_slot : NULL;
+	r = wd_spawn_start(&sp, &p);
+	free_env(s, env);
+	if (r < 0)
+		return r;
+	s->sup->childless = false;
+	s->pid = p.pid;
+	s->pgid = s->conf.session == SESSION_SAME ? 0 : p.pid;
+	s->exec_error = 0;
+	s->exec_stage = WD_STAGE_NONE;
+	s->spawn_io.fd = p.fd;
+	s->spawn_io.events = EPOLLIN;
+	s->spawn_io.cb = on_spawn_report;
+	s->spawn_io.data = s;
+	if (wd_io_start(s->sup->loop, &s->spawn_io) < 0) {
+		/* Not watched: the outcome is read when the child is reaped, and then it is ready.
+		 */
+		log_info(1, "service %s: cannot watch its exec; it counts as started when it ends",
+			 s->conf.name);
+	}
+	return 0;
+}
+
+int spawn_outcome(struct svc *s)
+{
+	enum wd_spawn_stage stage = WD_STAGE_NONE;
+	int r;
+
+	if (s->spawn_io.fd < 0)
+		return s->exec_error ? -s->exec_error : 1;
+	r = wd_spawn_outcome(s->spawn_io.fd, &stage);
+	if (r == 0)
+		return 0;
+	spawn_close(s);
+	if (r < 0) {
+		/* Init mode's command is warden's own: no service name for it. */
+		char who[128] = "";
+
+		if (!s->conf.exit_is_wardens)
+			snprintf(who, sizeof(who), "service %s: ", s->conf.name);
+		s->exec_error = -r;
+		s->exec_stage = stage;
+		if (stage == WD_STAGE_EXEC)
+			log_errno(r, "%scannot execute '%s'", who, s->conf.argv[0]);
+		else if (stage == WD_STAGE_CHDIR)
+			log_errno(r, "%scannot change directory to '%s'", who,
+				  s->conf.directory ? s->conf.directory : s->sup->workdir);
+		else if (stage == WD_STAGE_CREDENTIALS)
+			log_errno(r, "%scannot switch user", who);
+		else
+			log_errno(r, "%scannot set up its process", who);
+	}
+	return r;
+}
+
+void spawn_close(struct svc *s)
+{
+	if (s->spawn_io.fd < 0)
+		return;
+	wd_io_stop(&s->spawn_io);
+	close(s->spawn_io.fd);
+	s->spawn_io.fd = -1;
+}
+
+int spawn_probe(struct svc *s, char **argv, pid_t *ret_pid)
+{
+	int fds[3] = {s->sup->devnull, s->sup->devnull, s->sup->devnull};
+	struct wd_spawn_pending p;
+	struct wd_spawn sp;
+	char **env;
+	int r;
+
+	r = build_env(s, &env);
+	if (r < 0)
+		return r;
+	prepare(s, &sp, argv, env);
+	sp.flags |= WD_SPAWN_SETPGID;
+	sp.fds = fds;
+	sp.nfds = 3;
+	sp.listen_pid_env = NULL;
+	r = wd_spawn_start(&sp, &p);
+	free_env(s, env);
+	if (r < 0)
+		return r;
+	/* Whether it ran or not, its exit status says what the probe found. */
+	close(p.fd);
+	s->sup->childless = false;
+	*ret_pid = p.pid;
+	return 0;
+}
