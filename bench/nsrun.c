@@ -2,14 +2,20 @@
 /*
  * nsrun: run a command as PID 1 of a new pid + mount namespace.
  *
- *   nsrun [--pidfile FILE] [--status FILE] -- CMD [ARG...]
- *   nsrun --repeat N [--warmup W] --times FILE -- CMD [ARG...]
+ *   nsrun [--no-newns] [--pidfile FILE] [--status FILE] -- CMD [ARG...]
+ *   nsrun [--no-newns] --repeat N [--warmup W] --times FILE -- CMD [ARG...]
  *
  * The child is created with clone(CLONE_NEWPID | CLONE_NEWNS | SIGCHLD): it
  * makes every mount private, mounts a fresh /proc, resets its signal mask
  * and every disposition to the default (a background job of a script starts
  * with SIGINT and SIGQUIT ignored), asks for SIGKILL if nsrun dies (so a
  * killed benchmark leaves no namespace behind) and execs CMD.
+ *
+ * --no-newns: the child is created by the same clone() without the
+ * namespace flags, a plain fork, and mounts nothing: CMD is an ordinary
+ * child of nsrun in nsrun's pid namespace, not PID 1 (an init then runs as
+ * a subreaper, if it makes itself one). Everything else, the timing
+ * included, is the same, so the two cases compare.
  *
  * Single run: the child's pid as the host sees it goes to --pidfile, the
  * exact wait status ("exited N", "killed N [core]") to --status; nsrun exits
@@ -35,6 +41,7 @@
 #define STACK_SIZE (256 * 1024)
 
 static char **cmd;
+static int newns = 1;
 
 static int child_main(void *arg)
 {
@@ -43,11 +50,11 @@ static int child_main(void *arg)
 	(void)arg;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		perror("nsrun: prctl(PR_SET_PDEATHSIG)");
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+	if (newns && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
 		perror("nsrun: mount --make-rprivate /");
 		_exit(125);
 	}
-	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+	if (newns && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
 		perror("nsrun: mount proc");
 		_exit(125);
 	}
@@ -63,8 +70,8 @@ static int child_main(void *arg)
 
 static pid_t spawn(char *stack)
 {
-	pid_t pid =
-		clone(child_main, stack + STACK_SIZE, CLONE_NEWPID | CLONE_NEWNS | SIGCHLD, NULL);
+	int flags = newns ? CLONE_NEWPID | CLONE_NEWNS : 0;
+	pid_t pid = clone(child_main, stack + STACK_SIZE, flags | SIGCHLD, NULL);
 
 	if (pid < 0) {
 		perror("nsrun: clone");
@@ -88,8 +95,9 @@ static int wait_for(pid_t pid)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: nsrun [--pidfile FILE] [--status FILE] -- CMD [ARG...]\n"
-			"       nsrun --repeat N [--warmup W] --times FILE -- CMD [ARG...]\n");
+	fprintf(stderr, "usage: nsrun [--no-newns] [--pidfile FILE] [--status FILE] -- CMD [ARG...]\n"
+			"       nsrun [--no-newns] --repeat N [--warmup W] --times FILE -- CMD "
+			"[ARG...]\n");
 	exit(125);
 }
 
@@ -105,6 +113,8 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
+		} else if (strcmp(argv[i], "--no-newns") == 0) {
+			newns = 0;
 		} else if (strcmp(argv[i], "--pidfile") == 0 && i + 1 < argc) {
 			pidfile = argv[++i];
 		} else if (strcmp(argv[i], "--status") == 0 && i + 1 < argc) {
