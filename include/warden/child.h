@@ -106,8 +106,9 @@ struct wd_spawn_pending {
  * success returns 0 with the child's pid and a pipe that reads EOF once the
  * child has exec'd, or a report of what failed (wd_spawn_outcome() tells).
  * The child is the caller's to reap, whatever the outcome: one that failed
- * exits with exec_fail_code (or 127/126). On failure (no pipe, no fork)
- * returns -errno, and no child exists.
+ * exits with exec_fail_code (or 127/126). Its process group or session
+ * exists once it runs: a signal to the group may fail with ESRCH before.
+ * On failure (no pipe, no fork) returns -errno, and no child exists.
  */
 int wd_spawn_start(const struct wd_spawn *opts, struct wd_spawn_pending *ret);
 

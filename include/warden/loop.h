@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 
 typedef struct wd_loop wd_loop;
 typedef struct wd_io wd_io;
@@ -41,13 +42,40 @@ struct wd_timer {
 	bool armed;
 };
 
+/* How many ready descriptors one epoll_wait() hands over at most. */
+#define WD_LOOP_BATCH 64
+
+/*
+ * The loop: caller-owned like the watchers (wd_loop_init() sets one up in
+ * place), or allocated by wd_loop_new(). Its members are private.
+ */
+struct wd_loop {
+	/* private */
+	int epfd;
+	wd_io timer_io;	    /* the timerfd, as an ordinary watcher; fd -1 until needed */
+	wd_timer *timers;   /* armed timers, soonest first */
+	uint64_t armed_for; /* what the timerfd is set to; 0: disarmed */
+	bool no_timerfd;    /* the timerfd failed: epoll_wait()'s timeout stands in */
+	bool quit;
+	bool allocated; /* by wd_loop_new() */
+	/* The batch being dispatched, so that a stopped watcher is skipped. */
+	struct epoll_event batch[WD_LOOP_BATCH];
+	int nbatch;
+};
+
 /* Now on CLOCK_MONOTONIC, in nanoseconds. */
 uint64_t wd_now(void);
+
+/* Sets up a loop in the caller's storage. Returns 0 or -errno. */
+int wd_loop_init(wd_loop *loop);
+
+/* Closes the descriptors of a loop set up by wd_loop_init(). Watchers are left alone. */
+void wd_loop_fini(wd_loop *loop);
 
 /* Creates a loop. Returns 0 or -errno; *ret untouched on failure. */
 int wd_loop_new(wd_loop **ret);
 
-/* Closes the loop's own descriptors. Watchers are left alone. NULL is fine. */
+/* Closes the loop's own descriptors and frees it. Watchers are left alone. NULL is fine. */
 void wd_loop_free(wd_loop *loop);
 
 /*

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <stdint.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -168,9 +169,13 @@ static void child_run(const struct wd_spawn *o, int errpipe, pid_t parent)
 		goto fail_errno;
 	}
 	if (o->set_creds) {
+		/*
+		 * The system calls themselves: the C library's wrappers would tell
+		 * every other thread to follow, and this child has none.
+		 */
 		f.stage = WD_STAGE_CREDENTIALS;
-		if (setgroups(o->ngroups, o->groups) < 0 || setgid(o->gid) < 0 ||
-		    setuid(o->uid) < 0)
+		if (syscall(SYS_setgroups, o->ngroups, o->groups) < 0 ||
+		    syscall(SYS_setgid, o->gid) < 0 || syscall(SYS_setuid, o->uid) < 0)
 			goto fail_errno;
 		f.stage = WD_STAGE_SETUP;
 	}
@@ -216,6 +221,29 @@ int wd_spawn_exit_code(int err)
 }
 
 /*
+ * A new process, as fork() makes one, but without what the C library does
+ * around it (musl blocks and restores every signal: four system calls):
+ * the child does nothing but async-signal-safe calls and exec, and every
+ * signal is blocked around it by its callers anyway. clone3() with its
+ * struct is the same on every architecture; without it (an old kernel, a
+ * seccomp filter that says ENOSYS), fork().
+ */
+static pid_t plain_fork(void)
+{
+#ifdef SYS_clone3
+	/* The kernel's struct clone_args, as far as its first version goes. */
+	struct {
+		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	} args = {.exit_signal = SIGCHLD};
+	long pid = syscall(SYS_clone3, &args, sizeof(args));
+
+	if (pid >= 0 || (errno != ENOSYS && errno != EPERM))
+		return (pid_t)pid;
+#endif
+	return fork();
+}
+
+/*
  * Forks a child that runs opts, with the read end of its report pipe in
  * *ret_fd (made with pipe_flags). Returns the pid or -errno.
  */
@@ -230,7 +258,7 @@ static pid_t spawn_fork(const struct wd_spawn *opts, int pipe_flags, int *ret_fd
 		return -EINVAL;
 	if (pipe2(p, pipe_flags) < 0)
 		return -errno;
-	pid = fork();
+	pid = plain_fork();
 	if (pid < 0) {
 		int err = errno;
 
@@ -243,9 +271,6 @@ static pid_t spawn_fork(const struct wd_spawn *opts, int pipe_flags, int *ret_fd
 		child_run(opts, p[1], self);
 	}
 	close(p[1]);
-	/* Both sides set the group, so that it exists whoever runs first. */
-	if ((opts->flags & WD_SPAWN_SETPGID) && !(opts->flags & WD_SPAWN_SETSID))
-		(void)setpgid(pid, pid);
 	*ret_fd = p[0];
 	return pid;
 }
@@ -253,7 +278,7 @@ static pid_t spawn_fork(const struct wd_spawn *opts, int pipe_flags, int *ret_fd
 int wd_spawn(const struct wd_spawn *opts, struct wd_spawn_result *ret)
 {
 	struct spawn_failure f;
-	int fd, pidfd;
+	int fd = -1, pidfd;
 	pid_t pid;
 	ssize_t n;
 
@@ -262,6 +287,9 @@ int wd_spawn(const struct wd_spawn *opts, struct wd_spawn_result *ret)
 		ret->stage = pid == -EINVAL ? WD_STAGE_SETUP : WD_STAGE_FORK;
 		return pid;
 	}
+	/* Both sides set the group, so that it exists on return whoever runs first. */
+	if ((opts->flags & WD_SPAWN_SETPGID) && !(opts->flags & WD_SPAWN_SETSID))
+		(void)setpgid(pid, pid);
 	do
 		n = read(fd, &f, sizeof(f));
 	while (n < 0 && errno == EINTR);
@@ -282,7 +310,7 @@ int wd_spawn(const struct wd_spawn *opts, struct wd_spawn_result *ret)
 
 int wd_spawn_start(const struct wd_spawn *opts, struct wd_spawn_pending *ret)
 {
-	int fd;
+	int fd = -1;
 	pid_t pid = spawn_fork(opts, O_CLOEXEC | O_NONBLOCK, &fd);
 
 	if (pid < 0)

@@ -8,45 +8,45 @@
 
 #include <warden/loop.h>
 
-#define BATCH 64
-
-struct wd_loop {
-	int epfd;
-	wd_io timer_io;	    /* the timerfd, as an ordinary watcher; fd -1 until needed */
-	wd_timer *timers;   /* armed timers, soonest first */
-	uint64_t armed_for; /* what the timerfd is set to; 0: disarmed */
-	/*
-	 * The timerfd could not be made or set: epoll_wait()'s own timeout
-	 * stands in for it, so that a deadline always fires.
-	 */
-	bool no_timerfd;
-	bool quit;
-	/* The batch being dispatched, so that a stopped watcher is skipped. */
-	struct epoll_event batch[BATCH];
-	int nbatch;
-};
-
 static void timers_fire(wd_io *io, uint32_t revents);
 
-int wd_loop_new(wd_loop **ret)
+int wd_loop_init(wd_loop *loop)
 {
-	wd_loop *loop;
-
-	loop = calloc(1, sizeof(*loop));
-	if (!loop)
-		return -ENOMEM;
+	memset(loop, 0, sizeof(*loop));
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (loop->epfd < 0) {
-		int r = -errno;
-
-		free(loop);
-		return r;
-	}
+	if (loop->epfd < 0)
+		return -errno;
 	/* The timerfd comes with the first timer: a loop without one needs none. */
 	loop->timer_io.fd = -1;
 	loop->timer_io.events = EPOLLIN;
 	loop->timer_io.cb = timers_fire;
 	loop->timer_io.data = loop;
+	return 0;
+}
+
+void wd_loop_fini(wd_loop *loop)
+{
+	if (loop->timer_io.fd >= 0)
+		close(loop->timer_io.fd);
+	loop->timer_io.fd = -1;
+	if (loop->epfd >= 0)
+		close(loop->epfd);
+	loop->epfd = -1;
+}
+
+int wd_loop_new(wd_loop **ret)
+{
+	wd_loop *loop = malloc(sizeof(*loop));
+	int r;
+
+	if (!loop)
+		return -ENOMEM;
+	r = wd_loop_init(loop);
+	if (r < 0) {
+		free(loop);
+		return r;
+	}
+	loop->allocated = true;
 	*ret = loop;
 	return 0;
 }
@@ -55,10 +55,9 @@ void wd_loop_free(wd_loop *loop)
 {
 	if (!loop)
 		return;
-	if (loop->timer_io.fd >= 0)
-		close(loop->timer_io.fd);
-	close(loop->epfd);
-	free(loop);
+	wd_loop_fini(loop);
+	if (loop->allocated)
+		free(loop);
 }
 
 int wd_io_start(wd_loop *loop, wd_io *io)
@@ -228,7 +227,7 @@ int wd_loop_run(wd_loop *loop)
 	wd_io *io;
 
 	while (!loop->quit) {
-		n = epoll_wait(loop->epfd, loop->batch, BATCH, wait_ms(loop));
+		n = epoll_wait(loop->epfd, loop->batch, WD_LOOP_BATCH, wait_ms(loop));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

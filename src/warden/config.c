@@ -1214,25 +1214,20 @@ void config_defaults(struct config *c)
 
 int config_init_mode(struct config *c, char *const *argv)
 {
-	struct svc_conf *s;
-	size_t n = strv_len(argv), i;
+	static struct svc_conf main_conf;
+	struct svc_conf *s = &main_conf;
 
 	c->mode = MODE_INIT;
 	/* The command's own stop is the runtime's business: no bound by default. */
 	c->shutdown_timeout = TIMEOUT_NONE;
-	c->svcs = calloc(1, sizeof(*c->svcs));
-	if (!c->svcs)
-		return -ENOMEM;
+	c->svcs = s;
 	c->nsvcs = 1;
-	s = &c->svcs[0];
+	c->svcs_static = true;
+	memset(s, 0, sizeof(*s));
 	svc_defaults(s, c->log_format);
-	s->name = strdup("main");
-	s->argv = calloc(n + 1, sizeof(*s->argv));
-	if (!s->name || !s->argv)
-		return -ENOMEM;
-	for (i = 0; i < n; i++)
-		if (!(s->argv[i] = strdup(argv[i])))
-			return -ENOMEM;
+	s->name = (char *)"main";
+	s->argv = (char **)argv;
+	s->borrowed = true;
 	s->essential = true;
 	s->restart = RESTART_NEVER;
 	s->stop_timeout = TIMEOUT_NONE;
@@ -1245,8 +1240,10 @@ int config_init_mode(struct config *c, char *const *argv)
 
 void config_free_svc(struct svc_conf *s)
 {
-	free(s->name);
-	strv_free(s->argv);
+	if (!s->borrowed) {
+		free(s->name);
+		strv_free(s->argv);
+	}
 	free(s->directory);
 	free(s->groups);
 	strv_free(s->env);
@@ -1266,7 +1263,8 @@ void config_free(struct config *c)
 		return;
 	for (i = 0; i < c->nsvcs; i++)
 		config_free_svc(&c->svcs[i]);
-	free(c->svcs);
+	if (!c->svcs_static)
+		free(c->svcs);
 	free(c->path);
 	free(c->global_fingerprint);
 	free(c->control);

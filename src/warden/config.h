@@ -118,6 +118,7 @@ struct svc_conf {
 	bool exit_is_wardens;  /* warden exits with its status, whatever ended it */
 	int exit_group_signal; /* sent to its process group when it exits (0: none) */
 
+	bool borrowed;	   /* name and argv are not its own (init mode's command line) */
 	char *fingerprint; /* every key = value of the section: equal means unchanged */
 	/* Keys seen, to refuse duplicates and to tell which were given. */
 	uint64_t seen;
@@ -144,6 +145,7 @@ struct config {
 	char *global_fingerprint;
 	struct svc_conf *svcs;
 	size_t nsvcs;
+	bool svcs_static; /* init mode's one service is not allocated */
 	uint64_t seen;
 };
 
@@ -167,10 +169,11 @@ int config_load_string(const char *name, const char *text, struct config *ret,
 		       char err[static CONFIG_ERR_MAX]);
 
 /*
- * Init mode: c becomes one essential service "main" running argv (copied),
- * with what init mode does by default: warden's stdio, every signal
- * forwarded, no restart, warden's exit status its own. The caller then
- * adjusts it from the command line. Returns 0 or -ENOMEM.
+ * Init mode: c becomes one essential service "main" running argv, with
+ * what init mode does by default: warden's stdio, every signal forwarded,
+ * no restart, warden's exit status its own. The caller then adjusts it
+ * from the command line. Nothing is allocated (warden runs one command
+ * once): argv must outlive c. Returns 0.
  */
 int config_init_mode(struct config *c, char *const *argv);
 

@@ -35,6 +35,13 @@
 /* A reply may be this large (dump of a thousand services and their trees). */
 #define REPLY_MAX (64 << 20)
 
+/*
+ * A dump reads /proc for every process of every service: dumps may take
+ * this share of warden's time at most, however fast clients ask for them,
+ * so that reaping and forwarding never starve.
+ */
+#define DUMP_SHARE_PERCENT 10
+
 struct client {
 	struct control *ctl;
 	wd_io io; /* fd < 0: a free slot */
@@ -49,6 +56,7 @@ struct client {
 	char *out;
 	size_t outlen, outpos;
 	bool waiting;
+	bool deferred; /* a dump, held until dumps may run again */
 	char waitline[CTL_REQUEST_MAX];
 	struct ctl_request req;
 	wd_timer timer;
@@ -63,8 +71,9 @@ struct control {
 	ino_t ino;
 	bool has_group;
 	gid_t group;
-	int spare;	/* a descriptor given up to accept when none is left */
-	wd_timer pause; /* accepting again, after running out of descriptors */
+	int spare;	    /* a descriptor given up to accept when none is left */
+	wd_timer pause;	    /* accepting again, after running out of descriptors */
+	uint64_t dump_next; /* no dump starts before this */
 	struct client clients[CONTROL_CLIENTS_MAX];
 };
 
@@ -94,7 +103,7 @@ static void client_close(struct client *c)
 	free(c->out);
 	c->out = NULL;
 	c->outlen = c->outpos = c->inlen = 0;
-	c->waiting = c->discarding = false;
+	c->waiting = c->discarding = c->deferred = false;
 }
 
 static void process_lines(struct client *c);
@@ -121,7 +130,7 @@ static void client_flush(struct client *c)
 	c->out = NULL;
 	c->outlen = c->outpos = 0;
 	/* The reply is out: the next request, already here or still to come. */
-	if (!c->waiting) {
+	if (!c->waiting && !c->deferred) {
 		(void)wd_io_modify(&c->io, EPOLLIN);
 		if (!c->processing)
 			process_lines(c);
@@ -359,6 +368,49 @@ static void do_status(struct client *c, struct ctl_request *r, bool dump)
 	client_send(c, &j);
 }
 
+/* A dump now, and when the next one may start. */
+static void serve_dump(struct client *c, struct ctl_request *r)
+{
+	struct control *ctl = c->ctl;
+	uint64_t t0 = wd_now(), took;
+
+	do_status(c, r, true);
+	took = wd_now() - t0;
+	ctl->dump_next = t0 + took + took * (100 - DUMP_SHARE_PERCENT) / DUMP_SHARE_PERCENT;
+}
+
+static void on_dump_due(wd_timer *t)
+{
+	struct client *c = t->data;
+	struct control *ctl = c->ctl;
+
+	if (!c->deferred)
+		return;
+	/* Another client's dump went first: later again. */
+	if (wd_now() < ctl->dump_next) {
+		(void)wd_timer_start(sup_loop(ctl->sup), &c->timer, ctl->dump_next);
+		return;
+	}
+	c->deferred = false;
+	serve_dump(c, &c->req);
+}
+
+/* Keeps the request (its line copied) and serves it once dumps may run again. */
+static void defer_dump(struct client *c, const struct ctl_request *r, const char *line)
+{
+	size_t k;
+
+	memcpy(c->waitline, line, sizeof(c->waitline));
+	c->req = *r;
+	for (k = 0; k < r->nargs; k++)
+		c->req.args[k] = c->waitline + (r->args[k] - line);
+	c->deferred = true;
+	(void)wd_io_modify(&c->io, 0);
+	c->timer.cb = on_dump_due;
+	c->timer.data = c;
+	(void)wd_timer_start(sup_loop(c->ctl->sup), &c->timer, c->ctl->dump_next);
+}
+
 /* --- wait ------------------------------------------------------------------- */
 
 /* Answers a wait that is decided; returns false while it is not. */
@@ -466,8 +518,13 @@ static void handle(struct client *c, char *line)
 	}
 	switch (r.verb) {
 	case CTL_STATUS:
+		do_status(c, &r, false);
+		return;
 	case CTL_DUMP:
-		do_status(c, &r, r.verb == CTL_DUMP);
+		if (wd_now() < c->ctl->dump_next)
+			defer_dump(c, &r, line);
+		else
+			serve_dump(c, &r);
 		return;
 	case CTL_START:
 	case CTL_STOP:
@@ -537,7 +594,8 @@ static void process_lines(struct client *c)
 	char *nl;
 
 	c->processing = true;
-	while (c->io.fd >= 0 && !c->waiting && !c->outlen && (nl = memchr(c->in, '\n', c->inlen))) {
+	while (c->io.fd >= 0 && !c->waiting && !c->deferred && !c->outlen &&
+	       (nl = memchr(c->in, '\n', c->inlen))) {
 		size_t len = (size_t)(nl - c->in) + 1;
 		char line[CTL_REQUEST_MAX];
 
@@ -580,7 +638,7 @@ static void on_client(wd_io *io, uint32_t revents)
 		if (c->io.fd < 0 || c->outlen)
 			return;
 	}
-	if (c->waiting || c->outlen) {
+	if (c->waiting || c->deferred || c->outlen) {
 		/* Not reading now; a hang-up means the client is gone. */
 		if (revents & EPOLLHUP)
 			client_close(c);
@@ -637,7 +695,8 @@ static struct client *free_slot(struct control *ctl)
 
 		if (c->io.fd < 0)
 			return c;
-		if (!c->waiting && !c->outlen && (!oldest || c->last_active < oldest->last_active))
+		if (!c->waiting && !c->deferred && !c->outlen &&
+		    (!oldest || c->last_active < oldest->last_active))
 			oldest = c;
 	}
 	/* Full: the client idle the longest makes room; failing that, the oldest wait. */

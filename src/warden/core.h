@@ -69,11 +69,11 @@ enum svc_event {
 	NEVENTS
 };
 
-struct sup;
-struct svc;
-
 /* A service whose dependencies could not be resolved (no memory): it cannot start. */
 #define DEPS_UNKNOWN SIZE_MAX
+
+struct sup;
+struct svc;
 
 /* One captured output stream of a service (capture.c). */
 struct logstream {
@@ -158,6 +158,10 @@ struct sup {
 	struct svc **svcs;
 	size_t nsvcs;
 	wd_loop *loop;
+	wd_loop loop_storage;
+	/* Init mode's one service lives here: a run of one command allocates nothing. */
+	struct svc one;
+	struct svc *one_ptr[1];
 	wd_io sig_io;
 	sigset_t orig_mask; /* what warden was started with: the services' mask */
 	struct rlimit nofile;
@@ -169,6 +173,7 @@ struct sup {
 	int devnull;
 	bool reaping;	 /* inside reap_all() */
 	bool childless;	 /* wait4() said no child is left, and none was made since */
+	bool watch_exec; /* someone would see a service become ready: watch each exec */
 	bool scheduling; /* inside a scheduling pass */
 	bool reschedule; /* another pass is due */
 	struct shutdown sd;
@@ -236,5 +241,7 @@ void shutdown_kill_all(struct sup *sup, const char *why);
 void shutdown_note_term(struct sup *sup, pid_t pgid);
 void shutdown_note_failure(struct sup *sup, const struct svc *s);
 void shutdown_free(struct sup *sup);
+/* The last event, once what warden had to write is out (or given up). */
+void shutdown_finished(struct sup *sup);
 
 #endif

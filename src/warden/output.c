@@ -55,7 +55,7 @@ static struct {
 } fds[NSINKS];
 static size_t nfds;
 static wd_loop *out_loop;
-static size_t out_cap = DEFAULT_CAP;
+static size_t std_cap = DEFAULT_CAP;
 
 static const char *const producer_names[NPRODUCERS] = {
 	[OUT_LOG] = "stderr",
@@ -103,9 +103,15 @@ void output_start(wd_loop *loop)
 	out_loop = loop;
 }
 
-void output_set_cap(size_t cap)
+void output_set_std_cap(size_t cap)
 {
-	out_cap = cap;
+	std_cap = cap;
+}
+
+/* The queue size of a sink made for fd. */
+static size_t cap_of(int fd)
+{
+	return fd == STDOUT_FILENO || fd == STDERR_FILENO ? std_cap : DEFAULT_CAP;
 }
 
 /* Finds out what the descriptor is, and how to write to it without waiting. */
@@ -114,7 +120,7 @@ static void setup(struct sink *k)
 	char path[64];
 	struct stat st;
 
-	k->cap = out_cap;
+	k->cap = cap_of(k->fd);
 	k->wfd = k->fd;
 	if (fstat(k->fd, &st) < 0) {
 		k->kind = SK_DEAD;
@@ -284,7 +290,7 @@ static size_t room(const struct sink *k)
 {
 	if (!k || !out_loop || k->kind == SK_DEAD || k->kind == SK_FILE)
 		return SIZE_MAX;
-	return (k->kind == SK_UNSET ? out_cap : k->cap) - k->len;
+	return (k->kind == SK_UNSET ? cap_of(k->fd) : k->cap) - k->len;
 }
 
 /* Appends to the queue; the caller checked the room. */
@@ -446,15 +452,21 @@ static void finish_one(struct sink *k, uint64_t patience)
 	}
 }
 
+void output_flush(uint64_t patience)
+{
+	size_t i;
+
+	for (i = 0; i < nsinks; i++)
+		finish_one(&sinks[i], patience);
+}
+
 void output_finish(uint64_t patience)
 {
 	size_t i;
-	int round;
 
 	/* Twice: what the first round reports about a sink given up goes out too. */
-	for (round = 0; round < 2; round++)
-		for (i = 0; i < nsinks; i++)
-			finish_one(&sinks[i], patience);
+	output_flush(patience);
+	output_flush(patience);
 	for (i = 0; i < nsinks; i++) {
 		struct sink *k = &sinks[i];
 

@@ -39,8 +39,12 @@ enum out_producer {
  */
 void output_start(wd_loop *loop);
 
-/* The queue size of each sink; set before the first record. */
-void output_set_cap(size_t cap);
+/*
+ * The queue size of the sinks of stdout and stderr, which carry the
+ * services' lines in supervisor mode (256 KiB otherwise, and for the
+ * events); set before the first record.
+ */
+void output_set_std_cap(size_t cap);
 
 /*
  * Writes rec[0..n) to fd (1, 2 or the events descriptor) whole, or queues
@@ -62,6 +66,13 @@ void output_wait_room(int fd, void (*cb)(void *data), void *data);
 
 /* At exit: waits up to ns for fd to take more of its queue, and writes it. */
 void output_wait(int fd, uint64_t ns);
+
+/*
+ * At exit: writes what every sink holds, waiting for a slow reader, but
+ * gives up a sink that takes nothing for patience ns (its records are
+ * dropped and counted). The sinks stay usable.
+ */
+void output_flush(uint64_t patience);
 
 /*
  * At exit: writes what every sink still holds, waiting for a slow reader,

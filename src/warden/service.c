@@ -648,7 +648,9 @@ void svc_apply_conf(struct svc *s, struct svc_conf *c)
 	s->conf = *c;
 	memset(c, 0, sizeof(*c));
 	free(s->starts);
-	s->starts = s->conf.start_limit ? calloc(s->conf.start_limit, sizeof(*s->starts)) : NULL;
+	s->starts = NULL;
+	if (s->conf.start_limit)
+		s->starts = calloc(s->conf.start_limit, sizeof(*s->starts));
 	if (s->conf.start_limit && !s->starts)
 		log_error("service %s: out of memory for its start limit: it cannot start",
 			  s->conf.name);
@@ -676,7 +678,8 @@ void svc_free(struct svc *s)
 	free(s->deps);
 	config_free_svc(&s->conf);
 	config_free_svc(&s->next_conf);
-	free(s);
+	if (s != &s->sup->one)
+		free(s);
 }
 
 /* --- what the control socket sees ----------------------------------------- */

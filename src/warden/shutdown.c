@@ -72,17 +72,23 @@ static void finish(struct sup *sup)
 		code = 0;
 	sup->exit_code = code;
 	log_info(1, "exiting with code %d", code);
-	if (events_on()) {
-		struct wd_json *j = event_begin("shutdown.finished");
-
-		wd_json_int(j, "exit_code", code);
-		wd_json_uint(j, "uptime_ms", (wd_now() - sup->started) / WD_NSEC_PER_MSEC);
-		wd_json_uint(j, "signalled", sd->signalled);
-		wd_json_uint(j, "killed", sd->killed);
-		wd_json_bool(j, "escalated", sd->escalated);
-		event_emit(j);
-	}
 	wd_loop_quit(sup->loop);
+}
+
+void shutdown_finished(struct sup *sup)
+{
+	struct shutdown *sd = &sup->sd;
+	struct wd_json *j;
+
+	if (!events_on())
+		return;
+	j = event_begin("shutdown.finished");
+	wd_json_int(j, "exit_code", sup->exit_code);
+	wd_json_uint(j, "uptime_ms", (wd_now() - sup->started) / WD_NSEC_PER_MSEC);
+	wd_json_uint(j, "signalled", sd->signalled);
+	wd_json_uint(j, "killed", sd->killed);
+	wd_json_bool(j, "escalated", sd->escalated);
+	event_emit(j);
 }
 
 static void on_sweep(wd_timer *t);

@@ -199,12 +199,14 @@ int spawn_service(struct svc *s, int *fds, size_t nfds)
 	s->spawn_io.events = EPOLLIN;
 	s->spawn_io.cb = on_spawn_report;
 	s->spawn_io.data = s;
-	if (wd_io_start(s->sup->loop, &s->spawn_io) < 0) {
-		/* Not watched: the outcome is read when the child is reaped, and then it is ready.
-		 */
+	/*
+	 * Unwatched, the report is read when the process is reaped. That is
+	 * enough when nobody would see the service become ready in between
+	 * (init mode without events, -v or a control socket).
+	 */
+	if (s->sup->watch_exec && wd_io_start(s->sup->loop, &s->spawn_io) < 0)
 		log_info(1, "service %s: cannot watch its exec; it counts as started when it ends",
 			 s->conf.name);
-	}
 	return 0;
 }
 

@@ -28,9 +28,8 @@
 #include "output.h"
 #include "version.h"
 
-/* The queue of each of warden's outputs: services' lines need more room. */
+/* The queue of warden's stdout and stderr, which carry services' lines. */
 #define OUTPUT_CAP_SERVICES (2u << 20)
-#define OUTPUT_CAP_OWN (256u << 10)
 
 static const char *const mode_names[] = {
 	[MODE_SUPERVISOR] = "supervisor",
@@ -61,10 +60,13 @@ struct svc *sup_svc_by_pid(const struct sup *sup, pid_t pid)
 
 /* --- services ------------------------------------------------------------- */
 
-/* A new service, in state stopped, taking the settings c over. */
-static struct svc *svc_new(struct sup *sup, struct svc_conf *c)
+/*
+ * A new service, in state stopped, taking the settings c over: in storage
+ * when given (init mode's one service), else allocated.
+ */
+static struct svc *svc_new(struct sup *sup, struct svc_conf *c, struct svc *storage)
 {
-	struct svc *s = calloc(1, sizeof(*s));
+	struct svc *s = storage ? memset(storage, 0, sizeof(*storage)) : calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
@@ -103,8 +105,11 @@ static void resolve_deps(struct sup *sup)
 		const struct svc_conf *c = s->next_conf.name ? &s->next_conf : &s->conf;
 
 		free(s->deps);
-		s->deps = calloc(c->nafter + 1, sizeof(*s->deps));
+		s->deps = NULL;
 		s->ndeps = 0;
+		if (!c->nafter)
+			continue;
+		s->deps = calloc(c->nafter, sizeof(*s->deps));
 		if (!s->deps) {
 			log_error("service %s: out of memory for its dependencies: it cannot start",
 				  c->name);
@@ -297,7 +302,7 @@ static int reload(struct sup *sup, char *err, size_t errlen)
 		if (s && s->removed)
 			s = NULL; /* removed and added back: a new one */
 		if (!s) {
-			s = svc_new(sup, c);
+			s = svc_new(sup, c, NULL);
 			if (!s) {
 				log_error("reload: out of memory for service %s", c->name);
 				continue;
@@ -575,14 +580,16 @@ static void teardown(struct sup *sup)
 
 	for (i = 0; i < sup->nsvcs; i++)
 		svc_free(sup->svcs[i]);
-	free(sup->svcs);
+	if (sup->svcs != sup->one_ptr)
+		free(sup->svcs);
 	shutdown_free(sup);
 	if (sup->sig_io.fd >= 0)
 		close(sup->sig_io.fd);
 	if (sup->devnull >= 0)
 		close(sup->devnull);
 	free(sup->workdir);
-	wd_loop_free(sup->loop);
+	if (sup->loop)
+		wd_loop_fini(sup->loop);
 	config_free(&sup->conf);
 }
 
@@ -625,11 +632,12 @@ int supervisor_run(struct config *conf, const char *control_path, const sigset_t
 	}
 	if (sup.conf.pdeathsig)
 		orphaned = set_pdeathsig(sup.conf.pdeathsig);
-	r = wd_loop_new(&sup.loop);
+	r = wd_loop_init(&sup.loop_storage);
 	if (r < 0) {
 		log_errno(r, "cannot create the event loop");
 		goto out;
 	}
+	sup.loop = &sup.loop_storage;
 	sup.sig_io.fd = wd_signalfd_open();
 	sup.sig_io.events = EPOLLIN;
 	sup.sig_io.cb = on_signalfd;
@@ -640,11 +648,17 @@ int supervisor_run(struct config *conf, const char *control_path, const sigset_t
 	}
 	if (setup_services_env(&sup) < 0)
 		goto out;
-	output_set_cap(sup.conf.mode == MODE_SUPERVISOR ? OUTPUT_CAP_SERVICES : OUTPUT_CAP_OWN);
+	if (sup.conf.mode == MODE_SUPERVISOR)
+		output_set_std_cap(OUTPUT_CAP_SERVICES);
 	output_start(sup.loop);
-	sup.svcs = calloc(sup.conf.nsvcs + 1, sizeof(*sup.svcs));
+	/* Without a config file there is no reload: one service needs no allocation. */
+	if (!sup.conf.path && sup.conf.nsvcs == 1)
+		sup.svcs = sup.one_ptr;
+	else
+		sup.svcs = calloc(sup.conf.nsvcs + 1, sizeof(*sup.svcs));
 	for (i = 0; sup.svcs && i < sup.conf.nsvcs; i++) {
-		struct svc *s = svc_new(&sup, &sup.conf.svcs[i]);
+		struct svc *s =
+			svc_new(&sup, &sup.conf.svcs[i], sup.svcs == sup.one_ptr ? &sup.one : NULL);
 
 		if (!s)
 			break;
@@ -656,6 +670,8 @@ int supervisor_run(struct config *conf, const char *control_path, const sigset_t
 	}
 	resolve_deps(&sup);
 	open_control(&sup, control_path);
+	sup.watch_exec = sup.conf.mode == MODE_SUPERVISOR || sup.nsvcs > 1 || sup.ctl ||
+			 events_on() || log_verbosity > 0;
 	started_event(&sup);
 	if (sup.conf.detach_tty)
 		detach_tty();
@@ -684,6 +700,9 @@ int supervisor_run(struct config *conf, const char *control_path, const sigset_t
 		control_close(sup.ctl);
 	sup.ctl = NULL;
 	capture_final(&sup, sup.conf.grace);
+	/* What was dropped is said before the last event, if it can be. */
+	output_flush(sup.conf.grace ? sup.conf.grace : WD_NSEC_PER_SEC);
+	shutdown_finished(&sup);
 out:
 	output_finish(sup.conf.grace ? sup.conf.grace : WD_NSEC_PER_SEC);
 	r = sup.exit_code;
