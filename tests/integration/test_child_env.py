@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import helper, q, sh
+from conftest import helper, q, run_direct, sh, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -210,3 +210,31 @@ def test_verbose_log_lines(warden, flags):
     else:
         assert len(sub) == 1, lines
     assert r.out() == ""
+
+
+def test_descriptor_limit_is_one_and_checked_where_read(warden, tmp_path):
+    """A command is handed descriptors below 1024: --preserve-fds up to 1021, LISTEN_FDS as
+    many; more is refused before anything starts, naming the limit."""
+    r = run_direct(["--preserve-fds", "1022", "--", "true"])
+    assert r.returncode == 125
+    assert r.stderr.startswith("warden: invalid number '1022' for --preserve-fds (0-1021)\n"), \
+        r.stderr
+    marker = tmp_path / "ran"
+    r = warden.run(["--", "touch", marker],
+                   prefix=sh('export LISTEN_PID=$$ LISTEN_FDS=1022; exec "$@"') + ["sh"])
+    assert r.returncode == 125
+    assert r.err() == "warden: LISTEN_FDS=1022: expected a number of descriptors from 0 to 1021\n"
+    assert not marker.exists()
+
+
+def test_warden_holds_no_directory(warden):
+    """Once the command runs, warden's own working directory is /: a PID 1 never keeps a
+    mount busy. The command keeps the directory it was started in."""
+    ready = warden.path("ready")
+    r = warden.start(["--"] + sh(f"touch {q(ready)}; exec sleep 30"), cwd=warden.tmp)
+    wait_for(ready.exists, 10, "the command")
+    assert os.readlink(f"/proc/{r.pid}/cwd") == "/"
+    child = r.main_child()
+    assert os.readlink(f"/proc/{child.pid}/cwd") == str(warden.tmp)
+    r.kill(signal.SIGTERM)
+    assert r.wait(20) == 143

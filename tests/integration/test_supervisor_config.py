@@ -100,6 +100,28 @@ ERRORS = {
         command = sleep 1
         ready = fd:2
         """, 3, r"invalid ready 'fd:2'"),
+    "bad-ready-fd-over-the-limit": ("""
+        [web]
+        command = sleep 1
+        ready = fd:1024
+        """, 3, r"invalid ready 'fd:1024': fd:N needs N from 3 to 1023$"),
+    "forward-a-stop-request": ("""
+        [web]
+        command = sleep 1
+        forward_signals = QUIT
+        """, 3, r"forward_signals: QUIT is a stop request to warden"),
+    "bad-shutdown-timeout": ("""
+        [warden]
+        shutdown_timeout = later
+        [web]
+        command = sleep 1
+        """, 2, r"invalid duration 'later' for shutdown_timeout"),
+    "bad-control": ("""
+        [warden]
+        control = relative.sock
+        [web]
+        command = sleep 1
+        """, 2, r"control 'relative.sock' must be off or an absolute path under 108 bytes"),
     "bad-ready-tcp": ("""
         [web]
         command = sleep 1

@@ -205,3 +205,18 @@ def test_relative_command_runs_in_directory(warden_pid1):
     os.chmod(d / "hello.sh", 0o755)
     lines = run_one(warden_pid1, f"command = ./hello.sh\ndirectory = {d}\n")
     assert lines == [f"hello from {d}"], lines
+
+
+def test_services_run_where_warden_started_but_warden_does_not(warden):
+    """Without directory =, a service runs where warden was started; warden itself moves
+    to /, holding no mount busy."""
+    h = warden
+    out = h.path("cwd")
+    sup = Sup(h, f"""
+        [svc]
+        command = sh -c 'pwd > {out}; exec sleep 30'
+        """, cwd=h.tmp)
+    wait_for(out.exists, 10, "the service")
+    assert out.read_text().strip() == str(h.tmp)
+    assert os.readlink(f"/proc/{sup.run.pid}/cwd") == "/"
+    assert sup.stop() == 0
