@@ -8,6 +8,8 @@
 
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
 
 #include <warden/loop.h>
 
@@ -600,6 +602,59 @@ static void test_no_spin_without_timers(void **state)
 	}
 }
 
+/*
+ * Without a timerfd (no descriptor left for it), a timer fires all the
+ * same, on time: the loop waits with epoll_wait()'s own timeout instead.
+ * In a child, whose descriptor limit leaves room for the epoll fd only.
+ */
+static wd_loop *bare;
+static void bare_quit(wd_timer *t)
+{
+	*(int *)t->data = 1;
+	wd_loop_quit(bare);
+}
+
+static void test_timer_fires_without_timerfd(void **state)
+{
+	wd_timer_stop(&guard);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = {4, 4};
+		wd_timer t;
+		int fired = 0;
+
+		/* 0, 1, 2 and the epoll fd: nothing more fits. */
+		if (syscall(SYS_close_range, 3U, ~0U, 0) < 0 || setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			_exit(10);
+		if (wd_loop_new(&bare) != 0)
+			_exit(11);
+		if (timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC) >= 0)
+			_exit(12); /* the test's premise: no room for a timerfd */
+		memset(&t, 0, sizeof(t));
+		t.cb = bare_quit;
+		t.data = &fired;
+		uint64_t start = wd_now();
+		if (wd_timer_start(bare, &t, start + 50 * MSEC) != 0)
+			_exit(13);
+		if (wd_loop_run(bare) != 0)
+			_exit(14);
+		uint64_t took = wd_now() - start;
+		if (!fired)
+			_exit(15);
+		if (took < 50 * MSEC)
+			_exit(16); /* fired early */
+		if (took > 5000 * MSEC)
+			_exit(17);
+		_exit(0);
+	}
+	int status = wait_child(pid, 10000);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		print_error("child failed: status 0x%x (see the _exit codes)\n", status);
+		fail();
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -622,6 +677,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quit_from_io_and_run_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_spin_with_far_timer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_spin_without_timers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timer_fires_without_timerfd, setup, teardown),
 	};
 	unit_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);

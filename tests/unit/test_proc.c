@@ -225,6 +225,26 @@ static void *forker(void *arg)
 	return NULL;
 }
 
+/* wd_proc_kill_tree() leaves the processes of the groups it is given alone. */
+static void test_kill_tree_skips_groups(void **state)
+{
+	struct tree t;
+	make_tree(&t);
+	/* c2 leads a group of its own; c1 and gc stay in ours. */
+	assert_int_equal(setpgid(t.c2, t.c2), 0);
+	pid_t ours = getpgrp();
+	assert_int_equal(wd_proc_kill_tree(getpid(), SIGKILL, &ours, 1), 1);
+	int st = wait_child(t.c2, 5000);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	assert_int_equal(proc_state(t.c1), 'S');
+	assert_int_equal(proc_state(t.gc), 'S');
+	/* Nothing skipped: the rest, but never the caller itself. */
+	assert_int_equal(wd_proc_kill_tree(getpid(), SIGKILL, NULL, 0), 2);
+	st = wait_child(t.c1, 5000);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	assert_int_equal(wd_proc_descendants(getpid(), NULL, 0), 0);
+}
+
 static void test_descendants_thread_child(void **state)
 {
 	assert_int_equal(pipe2(thread_pipe, O_CLOEXEC), 0);
@@ -273,6 +293,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_descendants_truncated, teardown),
 		cmocka_unit_test_teardown(test_descendants_skip_zombies, teardown),
 		cmocka_unit_test_teardown(test_kill_descendants, teardown),
+		cmocka_unit_test_teardown(test_kill_tree_skips_groups, teardown),
 		cmocka_unit_test_teardown(test_descendants_thread_child, teardown),
 		cmocka_unit_test(test_is_own),
 	};

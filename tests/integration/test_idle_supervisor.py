@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: MIT
+"""An idle supervisor makes no system call either: services with notify and fd readiness,
+captured output and a control socket, all quiet, and warden does not wake up."""
+
+import time
+
+import pytest
+
+from conftest import helper, q, wait_for
+from svlib import Sup
+
+pytestmark = pytest.mark.timeout(60)
+
+def switches(pid):
+    total = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                total += int(line.split()[1])
+    return total
+
+
+def blocked_in_epoll(pid):
+    """The kernel function warden sleeps in: epoll_wait()'s, once its loop waits."""
+    with open(f"/proc/{pid}/wchan") as f:
+        return f.read().strip() in ("do_epoll_wait", "ep_poll")
+
+
+def test_idle_supervisor_does_not_wake_up(warden):
+    h = warden
+    ready = h.path("fdready")
+    sup = Sup(h, f"""
+        [notify]
+        command = {helper("sdnotify")} notify:READY=1 sleep:60000
+        ready = notify
+        [fd]
+        command = sh -c 'echo >&3; echo started; touch {q(ready)}; exec sleep 60'
+        ready = fd:3
+        [plain]
+        command = sleep 60
+        after = notify fd
+        """)
+    for name in ("notify", "fd", "plain"):
+        sup.wait_event("service.ready", name)
+    wait_for(ready.exists, 10, "the fd service's output")
+    wait_for(lambda: "fd | started" in sup.out(), 10, "the captured line")
+    wait_for(lambda: blocked_in_epoll(sup.run.pid), 10, "warden waiting in epoll")
+    before = switches(sup.run.pid)
+    time.sleep(3.0)  # the window in which nothing may happen
+    after = switches(sup.run.pid)
+    assert after == before, f"an idle supervisor woke up {after - before} time(s) in 3 s"
+    assert sup.stop() == 0, sup.err()
