@@ -227,11 +227,7 @@ static int open_stream(struct svc *s, struct logstream *ls, int which)
 
 static void close_stream(struct logstream *ls)
 {
-	if (ls->io.fd >= 0) {
-		wd_io_stop(&ls->io);
-		close(ls->io.fd);
-		ls->io.fd = -1;
-	}
+	io_close(&ls->io);
 	if (ls->w >= 0)
 		close(ls->w);
 	ls->w = -1;
@@ -260,7 +256,6 @@ int capture_setup(struct svc *s)
 
 void capture_free(struct svc *s)
 {
-	capture_drain(s);
 	close_stream(&s->out);
 	close_stream(&s->err);
 }

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <warden/child.h>
 #include <warden/json.h>
@@ -181,6 +182,16 @@ struct sup {
 	int exit_code;
 };
 
+/* Stops watching io and closes its descriptor; fine on one that is closed (fd < 0). */
+static inline void io_close(wd_io *io)
+{
+	if (io->fd < 0)
+		return;
+	wd_io_stop(io);
+	close(io->fd);
+	io->fd = -1;
+}
+
 /* supervisor.c */
 void sup_changed(struct sup *sup);
 bool sup_shutting_down_now(const struct sup *sup);
@@ -219,7 +230,7 @@ void readiness_free(struct svc *s);
 /* capture.c */
 int capture_setup(struct svc *s);
 void capture_drain(struct svc *s);
-void capture_free(struct svc *s);
+void capture_free(struct svc *s); /* drops what is left: drain first */
 void capture_final(struct sup *sup, uint64_t patience);
 
 /* forward.c */

@@ -55,6 +55,7 @@ static struct {
 } fds[NSINKS];
 static size_t nfds;
 static wd_loop *out_loop;
+static bool out_closed; /* output_finish() ran: nothing more is written */
 static size_t std_cap = DEFAULT_CAP;
 
 static const char *const producer_names[NPRODUCERS] = {
@@ -363,6 +364,8 @@ int output_write(int fd, enum out_producer producer, const char *rec, size_t n)
 	struct sink *k;
 	ssize_t w = 0;
 
+	if (out_closed)
+		return -EPIPE;
 	/* Before the loop runs, nothing needs a sink: a plain write. */
 	if (!out_loop)
 		return put_blocking(fd, rec, n);
@@ -478,4 +481,5 @@ void output_finish(uint64_t patience)
 	}
 	nsinks = nfds = 0;
 	out_loop = NULL;
+	out_closed = true;
 }

@@ -32,11 +32,7 @@ static void probe_start(struct svc *s);
 
 void readiness_stop(struct svc *s)
 {
-	if (s->ready_io.loop)
-		wd_io_stop(&s->ready_io);
-	if (s->ready_io.fd >= 0)
-		close(s->ready_io.fd);
-	s->ready_io.fd = -1;
+	io_close(&s->ready_io);
 	wd_timer_stop(&s->probe_timer);
 	if (s->probe_pid > 0)
 		(void)kill(s->probe_pid, SIGKILL);
@@ -87,9 +83,7 @@ static void on_tcp(wd_io *io, uint32_t revents)
 	(void)revents;
 	if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
-	wd_io_stop(io);
-	close(io->fd);
-	io->fd = -1;
+	io_close(io);
 	if (err == 0)
 		svc_handle(s, EV_READY);
 	else
@@ -358,9 +352,5 @@ int readiness_setup(struct svc *s)
 
 void readiness_free(struct svc *s)
 {
-	if (s->notify_io.fd < 0)
-		return;
-	wd_io_stop(&s->notify_io);
-	close(s->notify_io.fd);
-	s->notify_io.fd = -1;
+	io_close(&s->notify_io);
 }

@@ -171,9 +171,14 @@ static void on_spawn_report(wd_io *io, uint32_t revents)
 	/* A failure is told when the child, which exits at once, is reaped. */
 }
 
-int spawn_service(struct svc *s, int *fds, size_t nfds)
+/*
+ * Starts argv as s runs: its process (probe false: its group or session,
+ * LISTEN_PID) or a readiness probe of it (its own process group). Returns
+ * 0 with the pending spawn in *ret, or -errno.
+ */
+static int start(struct svc *s, char **argv, const int *fds, size_t nfds, bool probe,
+		 struct wd_spawn_pending *ret)
 {
-	struct wd_spawn_pending p;
 	struct wd_spawn sp;
 	char **env;
 	int r;
@@ -181,16 +186,28 @@ int spawn_service(struct svc *s, int *fds, size_t nfds)
 	r = build_env(s, &env);
 	if (r < 0)
 		return r;
-	prepare(s, &sp, s->conf.argv, env);
-	session(s, &sp);
+	prepare(s, &sp, argv, env);
+	if (probe)
+		sp.flags |= WD_SPAWN_SETPGID;
+	else
+		session(s, &sp);
 	sp.fds = nfds ? fds : NULL;
 	sp.nfds = nfds;
-	sp.listen_pid_env = s->conf.listen_pid ? s->listen_slot : NULL;
-	r = wd_spawn_start(&sp, &p);
+	sp.listen_pid_env = !probe && s->conf.listen_pid ? s->listen_slot : NULL;
+	r = wd_spawn_start(&sp, ret);
 	free_env(s, env);
+	if (r == 0)
+		s->sup->childless = false;
+	return r;
+}
+
+int spawn_service(struct svc *s, int *fds, size_t nfds)
+{
+	struct wd_spawn_pending p;
+	int r = start(s, s->conf.argv, fds, nfds, false, &p);
+
 	if (r < 0)
 		return r;
-	s->sup->childless = false;
 	s->pid = p.pid;
 	s->pgid = s->conf.session == SESSION_SAME ? 0 : p.pid;
 	s->exec_error = 0;
@@ -244,36 +261,19 @@ int spawn_outcome(struct svc *s)
 
 void spawn_close(struct svc *s)
 {
-	if (s->spawn_io.fd < 0)
-		return;
-	wd_io_stop(&s->spawn_io);
-	close(s->spawn_io.fd);
-	s->spawn_io.fd = -1;
+	io_close(&s->spawn_io);
 }
 
 int spawn_probe(struct svc *s, char **argv, pid_t *ret_pid)
 {
 	int fds[3] = {s->sup->devnull, s->sup->devnull, s->sup->devnull};
 	struct wd_spawn_pending p;
-	struct wd_spawn sp;
-	char **env;
-	int r;
+	int r = start(s, argv, fds, 3, true, &p);
 
-	r = build_env(s, &env);
-	if (r < 0)
-		return r;
-	prepare(s, &sp, argv, env);
-	sp.flags |= WD_SPAWN_SETPGID;
-	sp.fds = fds;
-	sp.nfds = 3;
-	sp.listen_pid_env = NULL;
-	r = wd_spawn_start(&sp, &p);
-	free_env(s, env);
 	if (r < 0)
 		return r;
 	/* Whether it ran or not, its exit status says what the probe found. */
 	close(p.fd);
-	s->sup->childless = false;
 	*ret_pid = p.pid;
 	return 0;
 }

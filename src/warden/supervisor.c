@@ -152,6 +152,8 @@ static void sweep_removed(struct sup *sup)
 		struct svc *s = sup->svcs[i];
 
 		if (s->removed && svc_done(s) && !s->pid) {
+			/* What it wrote last still goes out. */
+			capture_drain(s);
 			svc_free(s);
 			removed = true;
 		} else {
