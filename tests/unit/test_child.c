@@ -877,7 +877,7 @@ static void test_spawn_nofile(void **state)
 static void test_spawn_credentials(void **state)
 {
 	if (geteuid() != 0)
-		skip();
+		cannot_run("it needs root, to become nobody");
 	const gid_t groups[] = {65534, 65533};
 	struct wd_spawn o;
 	spawn_init(&o, sleep_argv);
@@ -901,7 +901,7 @@ static void test_spawn_credentials(void **state)
 static void test_spawn_credentials_denied(void **state)
 {
 	if (geteuid() != 0)
-		skip(); /* the helper needs to be able to drop to nobody */
+		cannot_run("it needs root, for the helper to drop to nobody");
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {

@@ -32,6 +32,14 @@
 #include <cmocka.h>
 
 /*
+ * A test that cannot run here fails, saying why: cmocka's own skip() only
+ * counts the test apart and still exits 0, so CI would pass without it.
+ */
+#undef skip
+#define skip() fail_msg("skipped: a test that cannot run here fails (see unit.h)")
+#define cannot_run(why) fail_msg("cannot run here: %s", why)
+
+/*
  * A whole test binary must finish in this many seconds; a hang then ends
  * the process with SIGALRM, which fails the test instead of stalling CI.
  */
