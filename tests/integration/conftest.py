@@ -14,6 +14,11 @@ whatever happens in the test, kills and reaps everything they left behind.
 The pytest process makes itself a child subreaper, so a process that
 escapes warden comes back to pytest instead of the host's init: the tests
 can see it (`Harness.strays`) and the finalizer can kill and reap it.
+
+Nothing here skips a test. A missing WARDEN_BIN or helper, or a machine
+where nsrun cannot make a pid namespace, stops the whole session with the
+reason before any test runs: a suite that cannot test warden says so
+instead of passing by default. (scripts/check also fails on any skip.)
 """
 
 import ctypes
@@ -30,14 +35,15 @@ import pytest
 
 WARDEN = os.environ.get("WARDEN_BIN", "")
 HELPERS = os.environ.get("WARDEN_HELPERS", "")
-HELPER_NAMES = ("nsrun", "sigrecord", "fdlist", "orphans")
+HELPER_NAMES = ("nsrun", "sigrecord", "fdlist", "orphans", "linegen", "stopper", "sdnotify")
 PR_SET_CHILD_SUBREAPER = 36
 
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 USAGE_HINT = "Try 'warden --help' for more information."
 
 
-def _skip_reason():
+def _setup_error():
+    """Why the suite cannot run at all here (a string), or None."""
     if not WARDEN:
         return "WARDEN_BIN is not set (path of the warden binary under test)"
     if not (os.path.isfile(WARDEN) and os.access(WARDEN, os.X_OK)):
@@ -53,17 +59,20 @@ def _skip_reason():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "timeout(seconds): per-test time bound (pytest-timeout)")
-    if _skip_reason() is None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def pytest_collection_modifyitems(config, items):
-    reason = _skip_reason()
-    if reason:
-        mark = pytest.mark.skip(reason=reason)
-        for item in items:
-            item.add_marker(mark)
+def pytest_sessionstart(session):
+    """Stops the session, with the reason, when warden cannot be tested here."""
+    why = _setup_error()
+    if why is None:
+        ok, err = newns_ok()
+        if not ok:
+            why = f"cannot create a pid namespace here (nsrun -- /bin/true): {err}"
+    if why:
+        pytest.exit(f"warden's integration tests cannot run: {why}",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def helper(name):
@@ -415,7 +424,7 @@ def mode(request):
     if request.param == "pid1":
         ok, why = newns_ok()
         if not ok:
-            pytest.skip(f"cannot create a pid namespace here: {why}")
+            pytest.fail(f"cannot create a pid namespace here: {why}")
     return request.param
 
 
@@ -438,7 +447,7 @@ def warden_sub(tmp_path):
 def warden_pid1(tmp_path):
     ok, why = newns_ok()
     if not ok:
-        pytest.skip(f"cannot create a pid namespace here: {why}")
+        pytest.fail(f"cannot create a pid namespace here: {why}")
     h = Harness("pid1", tmp_path)
     yield h
     h.cleanup()

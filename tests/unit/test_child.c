@@ -536,7 +536,7 @@ static void fd_target(pid_t pid, int fd, char *out, size_t size)
 static void check_child_fds_at(pid_t pid, const int *expect, int n, int line)
 {
 	int fds[64];
-	assert_true(wait_comm(pid, "sleep", 5000));
+	assert_true(wait_asleep(pid, 10000));
 	int got = child_fds(pid, fds, 64);
 	int ok = got == n;
 	for (int i = 0; ok && i < n; i++)
@@ -741,7 +741,7 @@ static void test_spawn_sigmask(void **state)
 	spawn_init(&o, sleep_argv);
 	o.sigmask = &mask;
 	struct wd_spawn_result res = spawn_ok(&o);
-	assert_true(wait_comm(res.pid, "sleep", 5000));
+	assert_true(wait_asleep(res.pid, 10000));
 	uint64_t want =
 		(1ull << (SIGUSR1 - 1)) | (1ull << (SIGTERM - 1)) | (1ull << (WD_SIGRTMIN + 3 - 1));
 	uint64_t got = proc_sigmask(res.pid, "SigBlk");
@@ -754,7 +754,7 @@ static void test_spawn_sigmask(void **state)
 	/* NULL: empty, whatever the parent has blocked */
 	spawn_init(&o, sleep_argv);
 	res = spawn_ok(&o);
-	assert_true(wait_comm(res.pid, "sleep", 5000));
+	assert_true(wait_asleep(res.pid, 10000));
 	assert_int_equal(proc_sigmask(res.pid, "SigBlk"), 0);
 
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -771,7 +771,7 @@ static void test_spawn_reset_signals(void **state)
 	struct wd_spawn_result res = spawn_ok(&o);
 	sigaction(SIGUSR1, &old1, NULL);
 	sigaction(SIGHUP, &old2, NULL);
-	assert_true(wait_comm(res.pid, "sleep", 5000));
+	assert_true(wait_asleep(res.pid, 10000));
 	assert_int_equal(proc_sigmask(res.pid, "SigIgn"), 0);
 }
 
@@ -808,7 +808,7 @@ static void test_spawn_env_umask(void **state)
 	o.envp = envp;
 	o.umask = 027;
 	struct wd_spawn_result res = spawn_ok(&o);
-	assert_true(wait_comm(res.pid, "sleep", 5000));
+	assert_true(wait_asleep(res.pid, 10000));
 	char path[64], buf[256];
 	snprintf(path, sizeof(path), "/proc/%d/environ", (int)res.pid);
 	ssize_t n = read_file(path, buf, sizeof(buf));
@@ -837,7 +837,7 @@ static void test_spawn_listen_pid(void **state)
 	o.envp = envp;
 	o.listen_pid_env = slot;
 	struct wd_spawn_result res = spawn_ok(&o);
-	assert_true(wait_comm(res.pid, "sleep", 5000));
+	assert_true(wait_asleep(res.pid, 10000));
 	char path[64], buf[512], want[128];
 	snprintf(path, sizeof(path), "/proc/%d/environ", (int)res.pid);
 	ssize_t n = read_file(path, buf, sizeof(buf));
@@ -861,7 +861,7 @@ static void test_spawn_nofile(void **state)
 	spawn_init(&o, sleep_argv);
 	o.nofile = &rl;
 	struct wd_spawn_result res = spawn_ok(&o);
-	assert_true(wait_comm(res.pid, "sleep", 5000));
+	assert_true(wait_asleep(res.pid, 10000));
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/limits", (int)res.pid);
 	assert_true(read_file(path, buf, sizeof(buf)) > 0);
@@ -877,7 +877,7 @@ static void test_spawn_nofile(void **state)
 static void test_spawn_credentials(void **state)
 {
 	if (geteuid() != 0)
-		skip();
+		cannot_run("it needs root, to become nobody");
 	const gid_t groups[] = {65534, 65533};
 	struct wd_spawn o;
 	spawn_init(&o, sleep_argv);
@@ -887,7 +887,7 @@ static void test_spawn_credentials(void **state)
 	o.groups = groups;
 	o.ngroups = 2;
 	struct wd_spawn_result res = spawn_ok(&o);
-	assert_true(wait_comm(res.pid, "sleep", 5000));
+	assert_true(wait_asleep(res.pid, 10000));
 	char v[128];
 	assert_int_equal(proc_status_field(res.pid, "Uid", v, sizeof(v)), 0);
 	assert_string_equal(v, "65534\t65534\t65534\t65534");
@@ -901,7 +901,7 @@ static void test_spawn_credentials(void **state)
 static void test_spawn_credentials_denied(void **state)
 {
 	if (geteuid() != 0)
-		skip(); /* the helper needs to be able to drop to nobody */
+		cannot_run("it needs root, for the helper to drop to nobody");
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {

@@ -582,7 +582,23 @@ static void test_no_spin_without_timers(void **state)
 	char c;
 	assert_int_equal(read(ready[0], &c, 1), 0);
 	close(ready[0]);
-	sleep_ms(50);
+	/* counting starts once the loop waits; until then it may still block elsewhere */
+	static const long waits[] = {
+#ifdef SYS_epoll_wait
+		SYS_epoll_wait,
+#endif
+		SYS_epoll_pwait,
+#ifdef SYS_epoll_pwait2
+		SYS_epoll_pwait2,
+#endif
+	};
+	if (!wait_in_syscall(pid, waits, ARRAY_SIZE(waits), 10000)) {
+		kill(pid, SIGKILL);
+		wait_child(pid, 5000);
+		close(p[0]);
+		close(p[1]);
+		fail_msg("the loop did not reach epoll_wait within 10 s");
+	}
 	char v[64];
 	assert_int_equal(proc_status_field(pid, "voluntary_ctxt_switches", v, sizeof(v)), 0);
 	long before = atol(v);

@@ -51,8 +51,21 @@ struct tree {
 	pid_t c1, c2, gc; /* c1's child is gc */
 };
 
+/* Waits (bounded) until pid waits in pause(). Returns 1 if so. */
+static int wait_paused(pid_t pid)
+{
+	static const long pauses[] = {
+#ifdef SYS_pause
+		SYS_pause,
+#endif
+		SYS_rt_sigsuspend, /* pause() where there is no pause system call */
+	};
+	return wait_in_syscall(pid, pauses, ARRAY_SIZE(pauses), 10000);
+}
+
 /*
- * Builds: self -> c1 -> gc, self -> c2, and waits until all three exist.
+ * Builds: self -> c1 -> gc, self -> c2, and waits until all three wait in
+ * pause(): existing is not enough for a test that reads their state.
  */
 static void make_tree(struct tree *t)
 {
@@ -104,6 +117,9 @@ static void make_tree(struct tree *t)
 	close(p[0]);
 	assert_true(t->gc > 0);
 	remember(t->gc);
+	assert_true(wait_paused(t->c1));
+	assert_true(wait_paused(t->c2));
+	assert_true(wait_paused(t->gc));
 }
 
 static int cmp_pid(const void *a, const void *b)

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,6 +30,14 @@
 /* cmocka needs these before its header. */
 #include <setjmp.h>
 #include <cmocka.h>
+
+/*
+ * A test that cannot run here fails, saying why: cmocka's own skip() only
+ * counts the test apart and still exits 0, so CI would pass without it.
+ */
+#undef skip
+#define skip() fail_msg("skipped: a test that cannot run here fails (see unit.h)")
+#define cannot_run(why) fail_msg("cannot run here: %s", why)
 
 /*
  * A whole test binary must finish in this many seconds; a hang then ends
@@ -187,29 +196,56 @@ static inline void reap_all_children(void)
 	}
 }
 
-/* Reads /proc/<pid>/comm without the newline. */
-static inline int proc_comm(pid_t pid, char *out, size_t size)
+/*
+ * The system call pid is blocked in, from /proc/<pid>/syscall: its number,
+ * or -1 when pid is running, blocked outside a system call, or gone.
+ */
+static inline long proc_syscall(pid_t pid)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	ssize_t n = read_file(path, out, size);
-	if (n < 0)
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	if (read_file(path, buf, sizeof(buf)) <= 0)
 		return -1;
-	if (n > 0 && out[n - 1] == '\n')
-		out[n - 1] = '\0';
-	return 0;
+	if (buf[0] < '0' || buf[0] > '9') /* "running", or "-1 ..." */
+		return -1;
+	return strtol(buf, NULL, 10);
 }
 
-/* Waits (bounded) until /proc/<pid>/comm reads comm. Returns 1 if so. */
-static inline int wait_comm(pid_t pid, const char *comm, long ms)
+/*
+ * Waits (bounded) until pid is blocked in one of the n system calls of nrs.
+ * Returns 1 if it is, 0 after ms milliseconds.
+ *
+ * This is how a test knows that a process it started has finished starting:
+ * its name changes at exec, before the dynamic loader has opened and closed
+ * the libraries (at the lowest free fd, so at fd 1 when 1 is closed) and
+ * before the kernel has even set up its environment; a fixed sleep is only
+ * a guess. Blocked in the call its own code makes (sleep(1)'s nanosleep, a
+ * loop's epoll_wait), it is past all that and stays put until woken.
+ */
+static inline int wait_in_syscall(pid_t pid, const long *nrs, size_t n, long ms)
 {
-	char buf[64];
-	for (long t = 0; t <= ms; t += 2) {
-		if (proc_comm(pid, buf, sizeof(buf)) == 0 && strcmp(buf, comm) == 0)
-			return 1;
-		sleep_ms(2);
+	uint64_t deadline = mono_ns() + (uint64_t)ms * 1000000u;
+	for (;;) {
+		long nr = proc_syscall(pid);
+		for (size_t i = 0; i < n; i++)
+			if (nr >= 0 && nr == nrs[i])
+				return 1;
+		if (mono_ns() > deadline)
+			return 0;
+		sleep_ms(1);
 	}
-	return 0;
+}
+
+/* Waits (bounded) until pid, a sleep(1), sleeps. Returns 1 if so. */
+static inline int wait_asleep(pid_t pid, long ms)
+{
+	static const long sleeps[] = {
+#ifdef SYS_nanosleep
+		SYS_nanosleep,
+#endif
+		SYS_clock_nanosleep,
+	};
+	return wait_in_syscall(pid, sleeps, ARRAY_SIZE(sleeps), ms);
 }
 
 /* Arms the global time limit; call first in main(). */
