@@ -932,6 +932,86 @@ static void test_spawn_credentials_denied(void **state)
 	}
 }
 
+/* ---- spawning without waiting for the exec ---- */
+
+/* Waits (bounded) for the report pipe, and returns wd_spawn_outcome(). */
+static int outcome_of(int fd, enum wd_spawn_stage *stage)
+{
+	struct pollfd pf = {fd, POLLIN, 0};
+	assert_int_equal(poll(&pf, 1, 10000), 1);
+	return wd_spawn_outcome(fd, stage);
+}
+
+/* wd_spawn_start() returns at once; the pipe says EOF once the child has exec'd. */
+static void test_spawn_start_execs(void **state)
+{
+	struct wd_spawn o;
+	struct wd_spawn_pending p = {-1, -1};
+	enum wd_spawn_stage stage = WD_STAGE_NONE;
+	spawn_init(&o, sleep_argv);
+	o.flags = WD_SPAWN_SETPGID;
+	assert_int_equal(wd_spawn_start(&o, &p), 0);
+	track(p.pid, -1);
+	assert_true(p.pid > 0 && p.fd >= 0);
+	int fl = fcntl(p.fd, F_GETFL), fd = fcntl(p.fd, F_GETFD);
+	assert_true((fl & O_NONBLOCK) && (fd & FD_CLOEXEC));
+	assert_int_equal(outcome_of(p.fd, &stage), 1);
+	assert_int_equal(stage, WD_STAGE_NONE); /* untouched on success */
+	close(p.fd);
+	/* Its group exists once it runs (the child makes it). */
+	assert_true(wait_asleep(p.pid, 10000));
+	assert_int_equal(getpgid(p.pid), p.pid);
+}
+
+/* A failed exec: the report names the stage and errno, the child exits 127 (or as asked). */
+static void test_spawn_start_fails_later(void **state)
+{
+	char *argv[] = {A("/nonexistent/warden-unit-test"), NULL};
+	for (int code = 0; code <= 2; code += 2) {
+		struct wd_spawn o;
+		struct wd_spawn_pending p = {-1, -1};
+		enum wd_spawn_stage stage = WD_STAGE_NONE;
+		spawn_init(&o, argv);
+		o.exec_fail_code = code; /* 0: the shell's 127 */
+		assert_int_equal(wd_spawn_start(&o, &p), 0);
+		track(p.pid, -1);
+		assert_int_equal(outcome_of(p.fd, &stage), -ENOENT);
+		assert_int_equal(stage, WD_STAGE_EXEC);
+		close(p.fd);
+		int st = wait_child(p.pid, 10000);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), code ? code : 127);
+	}
+	assert_true(no_children());
+}
+
+/*
+ * WD_SPAWN_CWD_FIRST enters the directory with the parent's rights, before
+ * the credentials change: the directory a root parent was started in, even
+ * when the child's user could not enter it.
+ */
+static void test_spawn_cwd_first(void **state)
+{
+	if (geteuid() != 0)
+		cannot_run("it needs root, to become nobody");
+	assert_int_equal(chmod(tmpdir, 0700), 0);
+	struct wd_spawn o;
+	spawn_init(&o, sleep_argv);
+	o.cwd = tmpdir;
+	o.set_creds = true;
+	o.uid = 65534;
+	o.gid = 65534;
+	spawn_fail(&o, -EACCES, WD_STAGE_CHDIR, -1);
+	o.flags = WD_SPAWN_CWD_FIRST;
+	struct wd_spawn_result res = spawn_ok(&o);
+	char path[64], link[256];
+	snprintf(path, sizeof(path), "/proc/%d/cwd", (int)res.pid);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	assert_true(n > 0);
+	link[n] = '\0';
+	assert_string_equal(link, tmpdir);
+}
+
 static void test_spawn_kill_pidfd(void **state)
 {
 	struct wd_spawn o;
@@ -1024,6 +1104,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_spawn_fds_closed_slot, teardown),
 		cmocka_unit_test_teardown(test_spawn_fds_permutation, teardown),
 		cmocka_unit_test_teardown(test_spawn_fds_rotate, teardown),
+		cmocka_unit_test_teardown(test_spawn_start_execs, teardown),
+		cmocka_unit_test_teardown(test_spawn_start_fails_later, teardown),
+		cmocka_unit_test_setup_teardown(test_spawn_cwd_first, setup_tmpdir,
+						teardown_tmpdir),
 		cmocka_unit_test_teardown(test_spawn_sigmask, teardown),
 		cmocka_unit_test_teardown(test_spawn_reset_signals, teardown),
 		cmocka_unit_test_teardown(test_spawn_setpgid, teardown),
