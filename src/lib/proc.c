@@ -106,7 +106,8 @@ int wd_proc_table_read(struct wd_proc_table **ret)
 		return n;
 	}
 	t->n = n;
-	qsort(t->v, (size_t)n, sizeof(*t->v), cmp_ppid);
+	if (n > 0)
+		qsort(t->v, (size_t)n, sizeof(*t->v), cmp_ppid);
 	*ret = t;
 	return 0;
 }
