@@ -268,7 +268,8 @@ def wait_blocked(pid, what, timeout=20, desc=None):
         except OSError as e:
             return repr(e)
     try:
-        wait_for(lambda: blocked_in(pid, what), timeout, desc or f"process {pid} to block in {what}")
+        wait_for(lambda: blocked_in(pid, what), timeout,
+                 desc or f"process {pid} to block in {what}")
     except AssertionError as e:
         raise AssertionError(f"{e}; /proc/{pid}/syscall: {last()}") from None
 

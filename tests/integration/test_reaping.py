@@ -98,8 +98,8 @@ def test_orphan_exit_status_decoded(warden):
 def test_sleeping_orphans_are_terminated(warden):
     """Orphans still alive when main exits get TERM, die, and are counted."""
     ev = warden.path("events")
-    r = warden.run(["-t", "30", "--events", ev, "--", helper("orphans"), "5", "--orphan-sleep", "60",
-                    "--exit-code", "4"], timeout=45)
+    r = warden.run(["-t", "30", "--events", ev, "--", helper("orphans"), "5",
+                    "--orphan-sleep", "60", "--exit-code", "4"], timeout=45)
     assert r.returncode == 4
     assert r.elapsed < 10, "orphans that die on TERM should not wait for the grace period (30 s)"
     evs = read_events(ev)

@@ -423,9 +423,13 @@ def test_failure_by_signal_exit_status(warden_pid1):
 
 def test_oneshot_dependents_wait_for_it(warden_pid1):
     done = warden_pid1.path("migrated")
+    api = script(warden_pid1, "api.sh", f"""
+        if [ -e {q(done)} ]; then echo migrated-before-start; else echo too-early; fi
+        exec sleep 30
+        """)
     sup = Sup(warden_pid1, f"""
         [api]
-        command = sh -c 'test -e {q(done)} && echo migrated-before-start || echo too-early; exec sleep 30'
+        command = {api}
         after = migrate
         [migrate]
         type = oneshot

@@ -213,7 +213,8 @@ def test_kill_group(warden, kill_group):
     assert main_sig is not None and gc_sig is not None, st
     if kill_group == "yes":
         # Else it would get its signal once main is down, 1.5 s later.
-        assert abs(gc_sig - main_sig) < 0.6, f"the grandchild was not signalled with its group: {st}"
+        assert abs(gc_sig - main_sig) < 0.6, \
+            f"the grandchild was not signalled with its group: {st}"
     else:
         # Only the leftover phase, once the service is down, reaches the grandchild.
         assert gc_sig >= main_exit, f"kill_group = no, yet the group got the signal: {st}"
