@@ -13,6 +13,7 @@ The exit codes of warden-ctl(1) are below; the reply codes of its PROTOCOL
 section too.
 """
 
+import fcntl
 import grp
 import json
 import os
@@ -20,14 +21,16 @@ import pathlib
 import shutil
 import socket
 import subprocess
+import struct
 import tempfile
+import termios
 import textwrap
 import time
 
 import pytest
 
 from conftest import WARDEN, Harness, _clean_signal_state, base_env, newns_ok, wait_for
-from svlib import poll_events, select
+from svlib import blocked_in, poll_events, select
 
 # warden-ctl(1), EXIT STATUS.
 EXIT_OK = 0
@@ -94,6 +97,13 @@ def popen_ctl(args, *, prefix=(), env=None):
                             preexec_fn=clean_preexec, start_new_session=True)
 
 
+def wait_sent(p, timeout=20):
+    """Waits until the warden ctl P (popen_ctl) has sent its request and sleeps in recv for
+    the reply, or has ended already: a window in which P must not return starts there."""
+    wait_for(lambda: p.poll() is not None or blocked_in(p.pid, "recv"), timeout,
+             f"warden ctl {p.args[2:]} to send its request")
+
+
 def finish(p, timeout=10):
     """Waits (bounded) for a popen_ctl; returns (rc, out, err). Kills it on a timeout."""
     try:
@@ -137,6 +147,18 @@ def read_lines(s, n=1, timeout=5):
             break
         buf += d
     return buf.split(b"\n")[:-1] if buf.endswith(b"\n") else buf.split(b"\n")
+
+
+def unread(s):
+    """What was sent on our socket S and warden has not read yet: SIOCOUTQ, for a Unix
+    socket the memory still held in the peer's receive queue (0 once all was read)."""
+    return struct.unpack("i", fcntl.ioctl(s.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+def wait_read(s, timeout=20):
+    """Waits until warden has read everything sent on S (accepted it, and taken the request
+    in): what warden does about a request starts there."""
+    wait_for(lambda: unread(s) == 0, timeout, "warden to read the request")
 
 
 def parse_reply(line):

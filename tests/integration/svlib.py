@@ -10,6 +10,7 @@ linegen.c, stopper.c) are looked up in WARDEN_HELPERS like the others.
 import datetime
 import json
 import os
+import platform
 import signal
 import textwrap
 import time
@@ -90,6 +91,15 @@ def read_stamps(path):
         name, what, us = line.split()
         out.append((name, what, int(us) / 1e6))
     return out
+
+
+def wait_stamp(path, name, what, timeout=10):
+    """Waits until stopper NAME has logged WHAT in PATH; returns its time. Its "start" comes
+    once it has blocked every signal: from then on a signal is logged, not fatal."""
+    def pred():
+        t = stamp(read_stamps(path), name, what)
+        return (t,) if t is not None else None
+    return wait_for(pred, timeout, f"{name} {what} in {path}")[0]
 
 
 def stamp(stamps, name, what):
@@ -206,6 +216,62 @@ class Sup:
 
     def err(self):
         return self.run.err()
+
+
+# The system calls a process of these tests sits in once it has nothing left to do, by
+# machine, for /proc/PID/syscall (whose first field is the number of the call the process
+# is blocked in, or "running"). A process seen blocked in its final call has finished
+# starting up, which its name does not tell: that changes at exec, before the dynamic
+# loader has run.
+_SYSCALLS = {
+    "x86_64": {"write": 1, "nanosleep": 35, "recvfrom": 45, "clock_nanosleep": 230,
+               "epoll_wait": 232, "epoll_pwait": 281, "epoll_pwait2": 441},
+    "aarch64": {"epoll_pwait": 22, "write": 64, "nanosleep": 101, "clock_nanosleep": 115,
+                "recvfrom": 207, "epoll_pwait2": 441},
+}
+BLOCKED_IN = {
+    "epoll": ("epoll_wait", "epoll_pwait", "epoll_pwait2"),  # warden's loop, idle
+    "sleep": ("nanosleep", "clock_nanosleep"),  # sleep(1)
+    "recv": ("recvfrom",),  # warden ctl, waiting for its reply
+    "write": ("write",),  # a writer held up by a full pipe
+}
+
+
+def syscall_numbers(what):
+    """The numbers of the calls WHAT names (a key of BLOCKED_IN, or call names)."""
+    table = _SYSCALLS.get(platform.machine())
+    if table is None:
+        pytest.fail(f"no system call numbers for {platform.machine()} in svlib._SYSCALLS")
+    names = BLOCKED_IN.get(what, (what,)) if isinstance(what, str) else what
+    return {table[n] for n in names if n in table}
+
+
+def blocked_in(pid, what):
+    """Whether PID is asleep in one of the system calls WHAT names (see syscall_numbers);
+    False when it runs, or is gone."""
+    try:
+        with open(f"/proc/{pid}/syscall") as f:
+            first = f.read().split(maxsplit=1)
+    except OSError:  # gone
+        return False
+    if not first or not first[0].lstrip("-").isdigit():
+        return False  # "running"
+    return int(first[0]) in syscall_numbers(what)
+
+
+def wait_blocked(pid, what, timeout=20, desc=None):
+    """Waits until PID is asleep in one of the system calls WHAT names (blocked_in)."""
+    def last():
+        try:
+            with open(f"/proc/{pid}/syscall") as f:
+                return f.read().split(maxsplit=1)[:1]
+        except OSError as e:
+            return repr(e)
+    try:
+        wait_for(lambda: blocked_in(pid, what), timeout,
+                 desc or f"process {pid} to block in {what}")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; /proc/{pid}/syscall: {last()}") from None
 
 
 def wait_file(path, timeout=10, what=None):

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from conftest import helper, q, run_direct, sh, wait_for
+from svlib import wait_blocked
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -233,6 +234,8 @@ def test_warden_holds_no_directory(warden):
     ready = warden.path("ready")
     r = warden.start(["--"] + sh(f"touch {q(ready)}; exec sleep 30"), cwd=warden.tmp)
     wait_for(ready.exists, 10, "the command")
+    # warden moves to / after it has started the command: once it waits in its loop.
+    wait_blocked(r.pid, "epoll", desc="warden to wait in its loop")
     assert os.readlink(f"/proc/{r.pid}/cwd") == "/"
     child = r.main_child()
     assert os.readlink(f"/proc/{child.pid}/cwd") == str(warden.tmp)

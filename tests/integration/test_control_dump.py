@@ -65,7 +65,7 @@ def test_dump_flood_does_not_starve_the_loop(wh):
         w.run.kill(signal.SIGUSR1)
         wait_for(lambda: len(read_signals(rec_log)) == i + 1, 10, f"USR1 number {i + 1}")
         late.append(time.monotonic() - sent)
-        time.sleep(0.1)
+        time.sleep(0.1)  # pacing: the signals are spread over the flood
     stop.set()
     t.join(30)
     cpu, wall = cpu_seconds(w.run.pid) - cpu0, time.monotonic() - t0

@@ -12,8 +12,8 @@ import pytest
 
 from conftest import helper, q, read_signals, wait_for
 from ctllib import (EXIT_FAILED, EXIT_OK, EXIT_TIMEDOUT, STATUS_FIELDS, describe, finish,
-                    pid1_harness, popen_ctl, request, run_ctl)
-from svlib import script
+                    pid1_harness, popen_ctl, request, run_ctl, wait_sent)
+from svlib import script, wait_blocked
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -50,7 +50,7 @@ def test_init_mode_verbs(wh):
     assert r.stdout.splitlines()[1].split()[:3] == ["main", "running", "2"], r.stdout
     r = run_ctl(["--control", sock, "signal", "main", "USR1"])
     assert r.returncode == EXIT_OK, describe(r)
-    wait_for(lambda: read_signals(log) == [10], 5, "USR1 to reach the command")
+    wait_for(lambda: read_signals(log) == [10], 10, "USR1 to reach the command")
     r = run_ctl(["--control", sock, "dump"])
     assert r.returncode == EXIT_OK, describe(r)
     d = json.loads(r.stdout)
@@ -64,7 +64,7 @@ def test_init_mode_verbs(wh):
         r = run_ctl(["--control", sock] + verb)
         assert r.returncode == EXIT_FAILED, f"{verb}: {describe(r)}"
         assert r.stderr.strip(), describe(r)
-    time.sleep(0.2)
+    time.sleep(0.2)  # a window: nothing may change
     s = main_svc(sock)
     assert s["state"] == "running" and s["pid"] == 2
     assert read_signals(log) == [10], "a refused verb signalled the command"
@@ -84,7 +84,8 @@ def test_init_mode_wait_until_the_command_ends(wh):
         """)
     run, sock = start_init(wh, cmd)
     p = popen_ctl(["--control", sock, "wait", "main"])
-    time.sleep(0.5)
+    wait_sent(p)
+    time.sleep(0.5)  # a window: the wait must not end while the command runs
     assert p.poll() is None, finish(p)
     trig.write_text("")
     rc, out, err = finish(p, 10)
@@ -104,6 +105,6 @@ def test_init_mode_shutdown(wh):
 def test_init_mode_has_no_control_socket_unless_asked(wh):
     run, _ = start_init(wh, "sleep", "1000", control=False)
     wait_for(lambda: run.children(), 10, "the command")
-    time.sleep(0.2)
+    wait_blocked(run.pid, "epoll", desc="warden to wait in its loop")  # start-up done
     targets = [os.readlink(f"/proc/{run.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{run.pid}/fd")]
     assert not [t for t in targets if t.startswith("socket:")], targets

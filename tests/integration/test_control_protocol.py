@@ -15,7 +15,8 @@ import pytest
 
 from conftest import wait_for
 from ctllib import (EXIT_FAILED, EXIT_OK, Ctl, connect, ctx_switches, describe, parse_reply,
-                    pid1_harness, read_lines)
+                    pid1_harness, read_lines, wait_read)
+from svlib import wait_blocked
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -49,7 +50,7 @@ def one(s, data, timeout=5):
     return parse_reply(lines[0])
 
 
-def closed(s, timeout=3):
+def closed(s, timeout=10):
     """True if the peer closed S (EOF) within TIMEOUT."""
     s.settimeout(timeout)
     try:
@@ -95,7 +96,7 @@ def test_bad_requests_get_an_error_reply_and_change_nothing(wh):
         assert r["ok"] is False and r["code"] == "no_such_service" and "nosuch" in r["error"], r
         r = one(s, b"status\n")  # the same connection goes on
         assert r["ok"] is True and len(r["services"]) == 2
-    time.sleep(0.2)
+    time.sleep(0.2)  # a window: nothing may change
     assert w.snapshot() == before
     assert w.running() and not w.select("service.stopping") and not w.select("config.reloaded")
 
@@ -129,7 +130,7 @@ def test_oversized_request_is_refused_skipped_and_the_connection_goes_on(wh):
         assert r["ok"] is False and "too long" in r["error"], r
         r = parse_reply(lines[1])
         assert r["ok"] is True and len(r["services"]) == 2, r
-    time.sleep(0.2)
+    time.sleep(0.2)  # a window: nothing may change
     assert w.snapshot() == before
 
 
@@ -142,7 +143,7 @@ def test_nul_byte_in_a_request(wh):
             assert r["ok"] is False and r["code"] == "bad_request", (line, r)
         r = one(s, b"status\n")
         assert r["ok"] is True
-    time.sleep(0.2)
+    time.sleep(0.2)  # a window: nothing may change
     assert w.snapshot() == before
 
 
@@ -158,17 +159,18 @@ def test_clients_that_disconnect_in_the_middle_change_nothing(wh):
     # one that leaves while warden waits for it, one that never reads its reply
     s = connect(w.sock)
     s.sendall(b"wait web\n")
-    time.sleep(0.1)
+    wait_read(s)  # warden has taken the wait in
     s.close()
     s = connect(w.sock)
     s.sendall(b"dump\n" * 20)
     s.close()
-    time.sleep(0.3)
+    time.sleep(0.3)  # a window: warden must stay up and change nothing
     assert w.running()
     assert w.snapshot() == before
+    # Not held up by the clients gone (stuck, it would not answer at all).
     t0 = time.monotonic()
     r = w.ctl("status")
-    assert r.returncode == EXIT_OK and time.monotonic() - t0 < 2, describe(r)
+    assert r.returncode == EXIT_OK and time.monotonic() - t0 < 5, describe(r)
 
 
 def test_a_request_sent_in_full_is_carried_out_even_if_the_client_leaves(wh):
@@ -184,7 +186,7 @@ def test_a_request_sent_in_full_is_carried_out_even_if_the_client_leaves(wh):
     finally:
         w.run.kill(signal.SIGCONT)
     try:
-        w.wait_state("web", "stopped", timeout=3)
+        w.wait_state("web", "stopped", timeout=10)
     except AssertionError as e:
         pytest.fail(f"a complete request whose client then closed was dropped: {e}")
     assert w.svc("db")["state"] == "running"
@@ -222,10 +224,10 @@ def test_a_request_behind_a_wait_is_answered_after_it(wh):
     w = up(wh)
     with connect(w.sock) as s:
         s.sendall(b"wait web --timeout 200ms\nstatus db\n")
-        lines = read_lines(s, 2, timeout=4)
+        lines = read_lines(s, 2, timeout=10)
         assert len(lines) >= 1 and parse_reply(lines[0])["code"] == "timed_out", lines
         assert len(lines) == 2, ("the request behind a wait was never answered "
-                                 f"(waited 4 s): {lines}")
+                                 f"(waited 10 s): {lines}")
         r = parse_reply(lines[1])
         assert r["ok"] is True and [x["name"] for x in r["services"]] == ["db"]
 
@@ -277,7 +279,8 @@ def test_hundred_clients_some_silent_some_slow_while_status_stays_fast(wh):
             t = threading.Thread(target=slow if i % 5 in (2, 3) else busy, args=(s,), daemon=True)
             t.start()
             threads.append(t)
-        time.sleep(0.3)
+        wait_for(lambda: done["slow"] >= 1 and done["busy"] >= 1, 20,
+                 f"slow and busy clients to be served ({done})")
         times = []
         for _ in range(50):
             t0 = time.monotonic()
@@ -285,9 +288,10 @@ def test_hundred_clients_some_silent_some_slow_while_status_stays_fast(wh):
             times.append(time.monotonic() - t0)
             assert r.returncode == EXIT_OK and "web" in r.stdout, describe(r)
         times.sort()
-        p99 = times[int(len(times) * 0.99) - 1 if len(times) < 100 else int(len(times) * 0.99)]
-        assert times[-1] < 1.0, f"status took {times[-1]:.3f}s (median {times[25]:.3f}s)"
-        assert p99 < 1.0
+        # A warden held up by the slow clients (a byte every 10 ms, 40 of them) would answer
+        # in seconds, every time; a prompt one in milliseconds, even when loaded.
+        assert times[25] < 1.0, f"status took {times[25]:.3f}s (median)"
+        assert times[-1] < 5.0, f"status took {times[-1]:.3f}s (median {times[25]:.3f}s)"
         # the slow ones were served too
         wait_for(lambda: done["slow"] >= 40 and done["busy"] >= 20, 20,
                  f"every slow and busy client to be served ({done})")
@@ -328,7 +332,7 @@ def test_more_than_128_clients_the_longest_idle_makes_room(wh):
             extra.append(s)
             assert one(s, b"status web\n")["ok"]
         for i in range(2, 7):
-            assert closed(conns[i], 2), f"client {i} should have made room"
+            assert closed(conns[i]), f"client {i} should have made room"
         for i in (1, 7, 8, 127):
             assert alive(conns[i]), f"client {i} was closed"
         r = w.ctl("status")
@@ -349,8 +353,7 @@ def test_128_waiting_clients_the_oldest_wait_makes_room(wh):
             s = connect(w.sock)
             s.sendall(b"wait web\n")  # web never ends: they all wait
             conns.append(s)
-            time.sleep(0.002)  # distinct arrival times: the first is the oldest
-        time.sleep(0.3)
+            wait_read(s)  # taken in: each wait is older than the next
         assert alive(conns[0]) and alive(conns[127])
         r = w.ctl("status")
         assert r.returncode == EXIT_OK, describe(r)
@@ -372,9 +375,10 @@ def test_a_silent_client_costs_no_system_call(wh):
     partial = connect(w.sock)
     try:
         partial.sendall(b"sta")
-        time.sleep(0.5)
+        wait_read(partial)  # both accepted (silent first), and "sta" read
+        wait_blocked(w.run.pid, "epoll", desc="warden to wait in its loop")
         c0 = ctx_switches(w.run.pid)
-        time.sleep(2.0)
+        time.sleep(2.0)  # the window in which warden must not wake up
         c1 = ctx_switches(w.run.pid)
         assert c1 == c0, f"warden was scheduled {c1 - c0} times in 2 s with idle clients"
         r = one(partial, b"tus web\n")
@@ -406,12 +410,13 @@ def test_a_client_that_never_reads_does_not_block_warden(wh):
             r = w.ctl("status")
             times.append(time.monotonic() - t0)
             assert r.returncode == EXIT_OK, describe(r)
-        assert max(times) < 1.0, times
+        # Blocked on the hog, warden would not answer at all.
+        assert max(times) < 5.0, times
         rss = int(open(f"/proc/{w.run.pid}/status").read().split("VmRSS:")[1].split()[0])
         assert rss < 64 * 1024 and rss < rss0 + 32 * 1024, (rss0, rss)
     finally:
         hog.close()
-    time.sleep(0.2)
+    time.sleep(0.2)  # a window: warden must survive the hog's going
     assert w.running()
     r = w.ctl("status")
     assert r.returncode == EXIT_OK, describe(r)
@@ -440,15 +445,16 @@ def test_out_of_descriptors_warden_does_not_spin(wh):
                 s.close()
                 break
             conns.append(s)
-        time.sleep(0.5)
+        # The connections woke warden up: once it waits again, it has done what it could.
+        wait_blocked(w.run.pid, "epoll", desc="warden to wait in its loop")
         c0 = cpu_seconds(w.run.pid)
-        time.sleep(1.5)
+        time.sleep(2.0)  # the window; spinning, warden would use most of it
         used = cpu_seconds(w.run.pid) - c0
-        assert used < 0.3, \
-            f"warden used {used:.2f} s of CPU in 1.5 s with {len(conns)} idle clients"
+        assert used < 0.5, \
+            f"warden used {used:.2f} s of CPU in 2 s with {len(conns)} idle clients"
     finally:
         for s in conns:
             s.close()
-    time.sleep(0.3)
-    r = w.ctl("status", timeout=10)
+    # The backlog holds the closed ones until warden accepts again: connect waits for room.
+    r = w.ctl("status", timeout=20)
     assert r.returncode == EXIT_OK, describe(r)

@@ -10,13 +10,14 @@ import signal
 import socket
 import time
 
+import psutil
 import pytest
 
 from conftest import helper, q, read_signals, wait_for
 from ctllib import (EXIT_FAILED, EXIT_NOSERVICE, EXIT_NOWARDEN, EXIT_OK, EXIT_TIMEDOUT,
                     EXIT_USAGE, FAST, STATES, STATUS_FIELDS, Ctl, describe, finish, pid1_harness,
-                    run_ctl)
-from svlib import need, script
+                    run_ctl, wait_sent)
+from svlib import blocked_in, need, script
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -98,7 +99,7 @@ def test_status_reply_fields_and_values(wh):
     assert once["type"] == "oneshot" and once["state"] == "exited"
     assert once["pid"] is None and once["uptime_ms"] is None
     assert once["last_exit"] == "exited with code 0" and once["last_exit_code"] == 0
-    # uptime grows
+    # uptime grows (by at least the time slept)
     time.sleep(0.3)
     assert w.svc("web")["uptime_ms"] >= web["uptime_ms"] + 250
 
@@ -196,7 +197,7 @@ def test_stop_keeps_a_service_stopped_whatever_its_policy(wh):
         assert s["stopped_on_request"] is True and s["pid"] is None, s
         assert s["last_exit"] == "killed by SIGTERM", s
         w.wait_event("service.stopped", n)
-    time.sleep(1.5)  # 30 restart delays
+    time.sleep(1.5)  # a window of 30 restart delays: no restart may come
     for n in ("always", "onfail"):
         assert w.svc(n)["state"] == "stopped"
         assert starts(w, n) == 1, w.select("service.starting", n)
@@ -208,7 +209,7 @@ def test_stop_keeps_a_service_stopped_whatever_its_policy(wh):
     s = w.wait_state("always", "running")
     assert s["pid"] != old and s["stopped_on_request"] is False, s
     assert starts(w, "always") == 2
-    time.sleep(0.3)
+    time.sleep(0.3)  # a window: onfail must stay stopped
     assert w.svc("onfail")["state"] == "stopped"
     assert w.stop() == 0, w.err()
 
@@ -223,7 +224,7 @@ def test_warden_stays_up_while_its_only_service_is_stopped(wh):
     r = w.ctl("stop", "only")
     assert r.returncode == EXIT_OK, describe(r)
     w.wait_state("only", "stopped")
-    time.sleep(1.0)
+    time.sleep(1.0)  # a window: warden must stay up
     assert w.running(), f"warden exited while a service was stopped on request: {w.err()}"
     assert not w.select("shutdown.started")
     r = w.ctl("start", "only")
@@ -250,12 +251,12 @@ def test_stop_during_backoff_cancels_the_restart(wh):
     s = w.wait_state("failing", "stopped")
     assert s["stopped_on_request"] is True
     n = starts(w, "failing")
-    time.sleep(1.6)
+    time.sleep(1.6)  # a window longer than the 1 s restart delay: no restart may come
     assert starts(w, "failing") == n, "a service stopped in backoff was restarted"
     assert w.svc("failing")["state"] == "stopped"
     r = w.ctl("start", "failing")
     assert r.returncode == EXIT_OK, describe(r)
-    w.wait_event("service.starting", "failing", count=n + 1, timeout=3)
+    w.wait_event("service.starting", "failing", count=n + 1, timeout=10)
 
 
 def test_start_resets_the_start_limit(wh):
@@ -273,7 +274,7 @@ def test_start_resets_the_start_limit(wh):
     n = starts(w, "failing")
     r = w.ctl("start", "failing")
     assert r.returncode == EXIT_OK, describe(r)
-    w.wait_event("service.starting", "failing", count=n + 1, timeout=5)
+    w.wait_event("service.starting", "failing", count=n + 1, timeout=10)
     w.wait_state("failing", "failed")
     # A fresh limit: as many starts again as the first time.
     assert starts(w, "failing") == 2 * n, w.select("service.starting", "failing")
@@ -333,8 +334,8 @@ def test_signal_reaches_the_main_process_only(wh):
         r = w.ctl("signal", "rec", sig)
         assert r.returncode == EXIT_OK, describe(r)
         want.append(num)
-        wait_for(lambda: read_signals(main_log) == want, 5, f"signal {sig} to be recorded")
-    time.sleep(0.3)
+        wait_for(lambda: read_signals(main_log) == want, 10, f"signal {sig} to be recorded")
+    time.sleep(0.3)  # a window: the child must get none of them
     assert read_signals(child_log) == [], "a signal of `ctl signal` reached a child"
     assert w.svc("rec")["state"] == "running"
 
@@ -394,7 +395,8 @@ def test_wait_ready_blocks_until_every_service_is_ready(wh):
         """)
     w.wait_state("fast", "running")
     p = w.ctl_bg("wait", "fast", "slow", "--ready")
-    time.sleep(0.8)
+    wait_sent(p)
+    time.sleep(0.8)  # a window: the wait must not end while slow is not ready
     assert p.poll() is None, f"wait --ready returned before slow was ready: {finish(p)}"
     assert w.svc("slow")["state"] == "starting"
     t0 = time.monotonic()
@@ -403,10 +405,10 @@ def test_wait_ready_blocks_until_every_service_is_ready(wh):
     assert rc == EXIT_OK, (rc, out, err)
     assert time.monotonic() - t0 < 5
     assert w.svc("slow")["state"] == "running"
-    # already ready: at once
+    # already ready: at once (else it would never return)
     t0 = time.monotonic()
     r = w.ctl("wait", "slow", "--ready")
-    assert r.returncode == EXIT_OK and time.monotonic() - t0 < 2, describe(r)
+    assert r.returncode == EXIT_OK and time.monotonic() - t0 < 5, describe(r)
 
 
 def test_wait_ready_fails_at_once_when_the_service_fails(wh):
@@ -426,19 +428,20 @@ def test_wait_ready_fails_at_once_when_the_service_fails(wh):
         """)
     w.wait_state("doomed", "starting")
     p = w.ctl_bg("wait", "doomed", "--ready")
-    time.sleep(0.5)
+    wait_sent(p)
+    time.sleep(0.5)  # a window: the wait must not end while doomed starts
     assert p.poll() is None, finish(p)
     trig.write_text("")
     w.wait_event("service.failed", "doomed")
     t0 = time.monotonic()
     rc, out, err = finish(p, 10)
     assert rc == EXIT_FAILED, (rc, out, err)
-    assert time.monotonic() - t0 < 2, "wait --ready did not fail at once"
+    assert time.monotonic() - t0 < 5, "wait --ready did not fail at once"
     assert "doomed" in err and "fail" in err, err
-    # already failed: at once
+    # already failed: at once, not after the 30 s timeout
     t0 = time.monotonic()
     r = w.ctl("wait", "doomed", "--ready", "--timeout", "30s")
-    assert r.returncode == EXIT_FAILED and time.monotonic() - t0 < 2, describe(r)
+    assert r.returncode == EXIT_FAILED and time.monotonic() - t0 < 5, describe(r)
     assert w.running()
 
 
@@ -453,7 +456,8 @@ def test_wait_ready_fails_when_the_service_is_stopped_first(wh):
         """)
     w.wait_state("never", "starting")
     p = w.ctl_bg("wait", "never", "--ready")
-    time.sleep(0.5)
+    wait_sent(p)
+    time.sleep(0.5)  # a window: the wait must not end while never starts
     assert p.poll() is None, finish(p)
     assert w.ctl("stop", "never").returncode == EXIT_OK
     rc, out, err = finish(p, 10)
@@ -477,7 +481,7 @@ def test_wait_timeout_exits_6(wh):
         r = w.ctl(*args)
         dt = time.monotonic() - t0
         assert r.returncode == EXIT_TIMEDOUT, describe(r)
-        assert 0.25 <= dt < 5, dt
+        assert 0.25 <= dt < 10, dt  # a timeout not kept would never return
         assert "timed out" in r.stderr, describe(r)
     assert w.svc("never")["state"] == "starting"
 
@@ -492,7 +496,8 @@ def test_wait_with_a_huge_timeout_does_not_time_out_at_once(wh):
         """)
     w.wait_state("never", "starting")
     p = w.ctl_bg("wait", "never", "--ready", "--timeout", "18446744073s")
-    time.sleep(1.0)
+    wait_sent(p)
+    time.sleep(1.0)  # a window: the wait must not end
     if p.poll() is not None:
         rc, out, err = finish(p)
         pytest.fail(f"wait --timeout 18446744073s returned after < 1 s: rc={rc} {err!r}")
@@ -521,11 +526,12 @@ def test_wait_without_ready_waits_until_all_ended(wh):
         """)
     w.wait_state("b", "running")
     p = w.ctl_bg("wait", "a", "b")
-    time.sleep(0.5)
+    wait_sent(p)
+    time.sleep(0.5)  # a window: the wait must not end while a and b run
     assert p.poll() is None, finish(p)
     a_t.write_text("")
     w.wait_state("a", "exited")
-    time.sleep(0.5)
+    time.sleep(0.5)  # a window: nor while b runs
     assert p.poll() is None, f"wait returned before b ended: {finish(p)}"
     b_t.write_text("")
     rc, out, err = finish(p, 10)
@@ -581,7 +587,7 @@ def test_reload_bad_config_fails_and_changes_nothing(wh):
     assert r.returncode == EXIT_FAILED, describe(r)
     reply = json.loads(r.stdout)
     assert reply["ok"] is False and reply["code"] == "failed" and "bogus" in reply["error"]
-    time.sleep(0.3)
+    time.sleep(0.3)  # a window: nothing may change
     assert w.snapshot() == before
     assert not w.select("config.reloaded")
     assert "extra" not in w.status()
@@ -718,7 +724,7 @@ def test_unknown_service_among_several_changes_nothing(wh):
         r = w.ctl(*args)
         assert r.returncode == EXIT_NOSERVICE, f"{args}: {describe(r)}"
         assert "no such service" in r.stderr and "nosuch" in r.stderr, describe(r)
-    time.sleep(0.3)
+    time.sleep(0.3)  # a window: nothing may change
     assert w.snapshot() == before
     assert len(w.select("service.stopping")) == 1  # c's, before
 
@@ -760,7 +766,7 @@ def test_bad_usage_exits_2_and_changes_nothing(wh):
         r = w.ctl(*args)
         assert r.returncode == EXIT_USAGE, f"{args}: {describe(r)}"
         assert r.stderr.strip(), f"{args}: no message"
-    time.sleep(0.2)
+    time.sleep(0.2)  # a window: nothing may change
     assert w.snapshot() == before and w.running()
 
 
@@ -786,8 +792,16 @@ def test_dump_is_valid_json_whatever_the_names(wh):
         [odd]
         command = /usr/bin/python3 {py} {d}
         """)
-    wait_for(lambda: any(p.name().startswith("sl") for p in w.run.descendants()), 10,
-             "the odd process")
+    def sleeping():
+        # Its name changes at exec; asleep in sleep(1)'s own call, it has done its start-up.
+        for p in w.run.descendants():
+            try:
+                if p.name().startswith("sl") and blocked_in(p.pid, "sleep"):
+                    return p
+            except psutil.NoSuchProcess:
+                pass
+        return None
+    wait_for(sleeping, 10, "the odd process to sleep")
     r = w.ctl("dump", "--json")
     assert r.returncode == EXIT_OK, describe(r)
     dump = json.loads(r.stdout)  # r.stdout was decoded as strict UTF-8
@@ -820,7 +834,9 @@ def test_wait_ready_for_a_oneshot_is_its_success(wh):
     w.wait_state("good", "starting")
     pg = w.ctl_bg("wait", "good", "--ready")
     pb = w.ctl_bg("wait", "bad", "--ready")
-    time.sleep(0.5)
+    wait_sent(pg)
+    wait_sent(pb)
+    time.sleep(0.5)  # a window: the waits must not end while the oneshots run
     assert pg.poll() is None and pb.poll() is None
     ok_t.write_text("")
     rc, out, err = finish(pg, 10)

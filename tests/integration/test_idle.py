@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from svlib import wait_blocked
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,11 +35,13 @@ def test_idle_warden_does_not_wake_up(warden, extra):
     args = [str(warden.path("events")) if a == "EV" else a for a in extra]
     r = warden.start(args + ["--", "sleep", "60"])
     child = r.main_child()
-    wait_for(lambda: child.name() == "sleep", 10, "the child to exec sleep")
-    time.sleep(1.0)  # let start-up finish
+    # Start-up is over once the child sleeps in sleep(1)'s own call (after exec and the
+    # dynamic loader) and warden, having seen the exec, is back in its loop's wait.
+    wait_blocked(child.pid, "sleep", desc="the child to sleep in sleep(1)")
+    wait_blocked(r.pid, "epoll", desc="warden to wait in epoll")
     assert thread_count(r.pid) == 1, "warden should be single-threaded"
     before = switches(r.pid)
-    time.sleep(3.0)
+    time.sleep(3.0)  # the window in which an idle warden must not wake up
     after = switches(r.pid)
     assert after == before, f"idle warden woke up {after - before} time(s) in 3s"
     r.kill(signal.SIGTERM)

@@ -50,9 +50,9 @@ class StallableReader:
             self.data += b
 
     def stall(self):
+        # A read in progress may still finish: it takes at most what the pipe holds (4 KiB),
+        # then the thread parks. The stall holds all the same, so there is nothing to wait for.
         self.go.clear()
-        # Wait until the thread is parked (a read in progress may still finish).
-        time.sleep(0.05)
 
     def resume(self):
         self.go.set()
@@ -89,12 +89,18 @@ def storm_while_stalled(h, run, go, done, log, err, ev):
     assert read_signals(log) == [RT] * SIGNALS
     wait_for(done.exists, 30, "the orphans to be made")
     def all_reaped():
-        procs = psutil.Process(run.pid).children(recursive=True)
-        return not [p for p in procs if p.name() == "orphans" or
-                    p.status() == psutil.STATUS_ZOMBIE]
+        for p in psutil.Process(run.pid).children(recursive=True):
+            try:
+                if p.name() == "orphans" or p.status() == psutil.STATUS_ZOMBIE:
+                    return False
+            except psutil.NoSuchProcess:
+                pass  # reaped meanwhile
+        return True
 
     wait_for(all_reaped, 30, "every orphan reaped while warden's output is stalled")
     assert time.monotonic() - t0 < STALL, "reaping and forwarding took longer than the stall"
+    # The rest of the stall: a window in which warden, its output still stalled, must stay
+    # up and bounded.
     time.sleep(max(0.0, STALL - (time.monotonic() - t0)))
     with open(f"/proc/{run.pid}/status") as f:
         peak = int(f.read().split("VmHWM:")[1].split()[0])

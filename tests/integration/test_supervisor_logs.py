@@ -9,10 +9,11 @@ import textwrap
 import threading
 import time
 
+import psutil
 import pytest
 
 from conftest import wait_for
-from svlib import Sup, need
+from svlib import Sup, blocked_in, need
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -269,9 +270,22 @@ def test_backpressure(warden_pid1):
     sup = Sup(h, conf, verbose=False, stdout=pr.w, stderr=pr.w)
     pr.close_write()
     sup.wait_event("service.starting", "ticker", count=2)
-    time.sleep(1.0)
+
+    def flooders_blocked():
+        # The three linegens, each held up in write() by the full pipe to warden.
+        n = 0
+        for p in sup.run.descendants():
+            try:
+                if p.cmdline()[:1] == [need("linegen")]:
+                    if not blocked_in(p.pid, "write"):
+                        return False
+                    n += 1
+            except (psutil.NoSuchProcess, IndexError):
+                pass
+        return n == len(specs)
+    wait_for(flooders_blocked, 20, "the flooding services to block on their full pipes")
     ticks = len(sup.select("service.starting", "ticker"))
-    time.sleep(1.0)
+    time.sleep(2.0)  # the window: the ticker goes on (every 100 ms), no flooder finishes
     done = [name for name, _ in specs if h.path(name + ".done").exists()]
     assert not done, f"{done} wrote 9 MB into a pipe that nobody reads"
     assert len(sup.select("service.starting", "ticker")) >= ticks + 4, \
@@ -323,9 +337,9 @@ def test_json_invalid_utf8_stays_valid_json(warden_pid1):
 def test_no_line_lost_at_exit_while_output_is_blocked(warden_pid1):
     """The service writes about 2 MB (about as much as warden's 2 MiB queue) and exits
     while nobody reads warden's stdout; warden then has nothing left to run and ends. The
-    test reads again 0.6 s later: every line must be there (what still waited in the
-    service's pipe too, not only warden's queue). A few sizes, as where the last line stops
-    depends on timing."""
+    test reads again once warden's shutdown has started: every line must be there (what
+    still waited in the service's pipe too, not only warden's queue). A few sizes, as where
+    the last line stops depends on timing."""
     h = warden_pid1
     length = 90
     # Each line is 102 bytes and 106 as a record: 19,000-19,500 lines fill warden's queue
@@ -340,7 +354,7 @@ def test_no_line_lost_at_exit_while_output_is_blocked(warden_pid1):
             """, name=f"w{n}.conf", verbose=False, stdout=pr.w)
         pr.close_write()
         wait_for(done.exists, 10, "the service to write everything")
-        time.sleep(0.6)
+        sup.wait_event("shutdown.started")  # warden ends, its stdout still unread
         pr.start()
         assert sup.wait(30) == 0, sup.err()
         by = split_prefixed(pr.text())

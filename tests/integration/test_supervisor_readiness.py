@@ -112,6 +112,7 @@ def test_sd_notify_ready_and_own_socket(warden_pid1):
     na, nb = notify_socket_of(sup, "a"), notify_socket_of(sup, "b")
     assert na.startswith("@") and nb.startswith("@") and na != nb, (na, nb)
     # A service without ready = notify gets no NOTIFY_SOCKET (nor warden's own).
+    assert notify_socket_of(sup, "plain") == "-", sup.out()
     assert re.search(r"^plain \| env NOTIFY_SOCKET=- WATCHDOG_USEC=- ", sup.out(), re.M), sup.out()
     assert sup.stop() == 0, sup.err()
 
@@ -188,7 +189,7 @@ def test_descriptors_sent_with_a_message_are_closed(warden_pid1):
         "s.sendmsg([b'STATUS=with a descriptor'],\n"
         "          [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [w]))], 0, addr)\n"
         "os.close(w)\n"
-        "ok = select.select([r], [], [], 5)[0] and os.read(r, 1) == b''\n"
+        "ok = select.select([r], [], [], 15)[0] and os.read(r, 1) == b''\n"
         "print('closed' if ok else 'held', flush=True)\n"
         "s.sendto(b'READY=1', addr)\n"
         "time.sleep(30)\n")
@@ -199,7 +200,10 @@ def test_descriptors_sent_with_a_message_are_closed(warden_pid1):
         """)
     sup.wait_event("service.ready", "a")
     assert sup.wait_event("service.status", "a")["status"] == "with a descriptor"
-    assert "a | closed" in sup.out(), sup.out()
+    # (Its output and its READY=1 come to warden on two channels: either may be first.)
+    out = wait_for(lambda: re.search(r"^a \| (closed|held)$", sup.out(), re.M), 20,
+                   "a's verdict on the descriptor")
+    assert out.group(1) == "closed", sup.out()
     assert sup.stop() == 0
 
 
@@ -229,14 +233,16 @@ def test_watchdog_keepalive_then_missed_restarts(warden_pid1):
     gap = parse_ts(stopping["ts"]) - parse_ts(rd["ts"])
     # 15 keep-alives every 100 ms, then at most 500 ms of silence.
     assert 1.6 <= gap <= 6, f"watchdog stop {gap:.2f}s after ready"
-    assert re.search(r"^wd \| env NOTIFY_SOCKET=@\S+ WATCHDOG_USEC=500000 enabled=1 usec=500000$",
-                     sup.out(), re.M), sup.out()
+    assert wait_for(lambda: re.search(r"^wd \| env NOTIFY_SOCKET=@\S+ WATCHDOG_USEC=500000 "
+                                      r"enabled=1 usec=500000$", sup.out(), re.M), 10,
+                    "wd's env line"), sup.out()
     ex = sup.wait_event("service.exited", "wd")
     assert ex["signal"] == "SIGTERM"
     bo = sup.wait_event("service.backoff", "wd")
     assert bo["from"] == "stopping"
     sup.wait_event("service.ready", "wd", count=2, timeout=10)
     # The second run keeps sending: it is not stopped for 1.5 s.
+    # A window of three watchdog periods: the second run must not be stopped.
     assert not sleep_until(lambda: len(sup.select("service.stopping", "wd")) > 1, 1.5)
     assert sup.stop() == 0, sup.err()
 
@@ -449,7 +455,8 @@ def test_ready_none_is_ready_at_once(warden_pid1):
         command = sleep 30
         """)
     rd = sup.wait_event("service.ready", "a")
-    assert rd["startup_ms"] < 1000
+    # At once: not after a probe, nor after ready_timeout (60 s by default).
+    assert rd["startup_ms"] < 5000
     assert sup.stop() == 0
 
 
@@ -464,9 +471,9 @@ def test_ready_from_a_live_descendant_is_accepted(warden_pid1):
         [svc]
         command = {svc}
         ready = notify
-        ready_timeout = 5s
+        ready_timeout = 20s
         """)
-    sup.wait_event("service.ready", "svc", timeout=10)
+    sup.wait_event("service.ready", "svc", timeout=20)
     assert sup.wait_event("service.status", "svc")["status"] == "from a child"
     assert sup.stop() == 0
 
@@ -479,9 +486,9 @@ def test_notify_as_another_user(warden_pid1):
         command = sh -c 'systemd-notify --ready --status="$(id -u)"; exec sleep 30'
         user = nobody
         ready = notify
-        ready_timeout = 5s
+        ready_timeout = 20s
         """)
-    sup.wait_event("service.ready", "svc", timeout=10)
+    sup.wait_event("service.ready", "svc", timeout=20)
     assert sup.wait_event("service.status", "svc")["status"] == "65534"
     assert sup.stop() == 0
 
@@ -492,9 +499,9 @@ def test_exec_probe_runs_as_the_service_user(warden_pid1):
         command = sleep 30
         user = nobody
         ready = exec:sh -c 'test "$(id -u)" = 65534'
-        ready_timeout = 5s
+        ready_timeout = 20s
         """)
-    sup.wait_event("service.ready", "svc", timeout=10)
+    sup.wait_event("service.ready", "svc", timeout=20)
     assert sup.stop() == 0
 
 

@@ -4,11 +4,12 @@ services, the exit status without an essential service, oneshots, and commands t
 be executed."""
 
 import os
+import re
 import signal
 
 import pytest
 
-from conftest import q
+from conftest import q, wait_for
 from svlib import (DOCUMENTED, EXIT_CONFIG, Sup, need, parse_ts, read_stamps, script, select, sleep_until,
                    stamp)
 
@@ -24,6 +25,19 @@ def stopper(h, name, *args):
     """A service command that logs its signals to NAME.log and exits on SIGTERM."""
     return " ".join([need("stopper"), "-n", name] + [str(a) for a in args] +
                     [q(h.path(f"{name}.log"))])
+
+
+def after_line(h, name, path, line, then):
+    """A service script NAME that waits (bounded) until a line of PATH matches LINE (a grep
+    pattern), then runs THEN: a service that ends once another has got somewhere."""
+    return script(h, name, f"""
+        i=0
+        until grep -q -e {q(line)} {q(path)} 2>/dev/null; do
+            i=$((i+1)); [ $i -gt 1500 ] && exit 99
+            sleep 0.02
+        done
+        {then}
+        """)
 
 
 def states(sup, service):
@@ -257,11 +271,13 @@ def test_start_limit_interval(warden_pid1, interval, limited):
 # --- essential --------------------------------------------------------------
 
 def test_essential_exit_code_is_passed_through(warden):
+    # main ends once other has blocked its signals (its "start"): other's SIGTERM is logged.
+    main = after_line(warden, "main.sh", warden.path("other.log"), "^other start ", "exit 7")
     sup = Sup(warden, f"""
         [other]
         command = {stopper(warden, "other", "-d", 100)}
         [main]
-        command = sh -c 'sleep 0.3; exit 7'
+        command = {main}
         essential = yes
         restart = never
         """)
@@ -292,11 +308,13 @@ def test_essential_signal_status_is_128_plus_n(warden_pid1, sig):
 
 
 def test_essential_success_ends_everything_with_0(warden_pid1):
+    main = after_line(warden_pid1, "main.sh", warden_pid1.path("other.log"), "^other start ",
+                      "exit 0")
     sup = Sup(warden_pid1, f"""
         [other]
         command = {stopper(warden_pid1, "other")}
         [main]
-        command = sh -c 'sleep 0.2; exit 0'
+        command = {main}
         essential = yes
         """)
     assert sup.wait(15) == 0, sup.err()
@@ -366,14 +384,21 @@ def test_all_succeeded_exits_0(warden):
 
 @pytest.mark.parametrize("first", ["a", "b"])
 def test_first_failure_decides(warden_pid1, first):
-    """The status of the service that failed first, in time, not in file order."""
-    ta, tb = ("0.1", "0.7") if first == "a" else ("0.7", "0.1")
-    sup = Sup(warden_pid1, f"""
+    """The status of the service that failed first, in time, not in file order: the other
+    one fails once warden has seen the first one exit."""
+    h = warden_pid1
+    events = h.path("warden.conf.events")  # Sup's
+    second = "b" if first == "a" else "a"
+    cmd = {first: f"sh -c 'sleep 0.1; exit {3 if first == 'a' else 5}'",
+           second: after_line(h, "second.sh", events,
+                              f'"event":"service.exited","service":"{first}"',
+                              f"exit {3 if second == 'a' else 5}")}
+    sup = Sup(h, f"""
         [b]
-        command = sh -c 'sleep {tb}; exit 5'
+        command = {cmd["b"]}
         restart = never
         [a]
-        command = sh -c 'sleep {ta}; exit 3'
+        command = {cmd["a"]}
         restart = never
         [c]
         command = sh -c 'sleep 1; exit 0'
@@ -398,9 +423,13 @@ def test_failure_by_signal_exit_status(warden_pid1):
 
 def test_oneshot_dependents_wait_for_it(warden_pid1):
     done = warden_pid1.path("migrated")
+    api = script(warden_pid1, "api.sh", f"""
+        if [ -e {q(done)} ]; then echo migrated-before-start; else echo too-early; fi
+        exec sleep 30
+        """)
     sup = Sup(warden_pid1, f"""
         [api]
-        command = sh -c 'test -e {q(done)} && echo migrated-before-start; exec sleep 30'
+        command = {api}
         after = migrate
         [migrate]
         type = oneshot
@@ -416,8 +445,10 @@ def test_oneshot_dependents_wait_for_it(warden_pid1):
     # While it ran, the oneshot was "starting"; it never was "running".
     assert not sup.select("service.ready", "migrate")
     assert sup.running()
+    # api says what it found before it sleeps: a stop before that would end it unheard.
+    said = wait_for(lambda: re.search(r"^api \| (\S+)$", sup.out(), re.M), 10, "api's verdict")
+    assert said.group(1) == "migrated-before-start", sup.out()
     assert sup.stop() == 0, sup.err()
-    assert "api | migrated-before-start" in sup.out()
 
 
 def test_oneshot_failure_fails_dependents(warden_pid1):
@@ -487,7 +518,7 @@ def test_command_not_found_follows_policy_and_warden_survives(warden):
         in sup.err(), sup.err()
     assert sup.err().count("service ghost: cannot execute") == 3, sup.err()
     assert sup.running()
-    assert sup.select("service.ready", "alive")
+    sup.wait_event("service.ready", "alive")
     assert sup.stop() == 0, sup.err()
 
 
@@ -561,6 +592,7 @@ def test_start_limit_without_interval_is_not_silently_ignored(warden_pid1):
         restart_delay_max = 20ms
         start_limit = 2
         """)
+    # A window of a second: with no limit, some 40 starts would come in it.
     ended = sleep_until(lambda: not sup.running(), 1.0)
     if not ended:
         n = len(sup.select("service.starting", "crash"))

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from conftest import helper, wait_for
-from svlib import Sup, script
+from svlib import Sup, script, wait_blocked
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -216,7 +216,9 @@ def test_services_run_where_warden_started_but_warden_does_not(warden):
         [svc]
         command = sh -c 'pwd > {out}; exec sleep 30'
         """, cwd=h.tmp)
-    wait_for(out.exists, 10, "the service")
+    wait_for(lambda: out.exists() and out.read_text().endswith("\n"), 10, "the service's pwd")
     assert out.read_text().strip() == str(h.tmp)
+    # warden moves to / after it has started the services: once it waits in its loop.
+    wait_blocked(sup.run.pid, "epoll", desc="warden to wait in its loop")
     assert os.readlink(f"/proc/{sup.run.pid}/cwd") == "/"
     assert sup.stop() == 0
