@@ -221,6 +221,19 @@ void svc_handle_sig(struct svc *s, enum svc_event ev, int sig)
 
 	if (!fn)
 		return;
+	/*
+	 * Whatever happens to a process that may have exec'd, the report of
+	 * its exec comes first: a stop request queued behind it must not find
+	 * a command that runs still "starting".
+	 */
+	if (s->state == ST_STARTING && ev != EV_EXECED && ev != EV_EXIT && spawn_outcome(s) > 0 &&
+	    table[s->state][EV_EXECED]) {
+		svc_handle(s, EV_EXECED);
+		fn = table[s->state][ev];
+		if (!fn)
+			return;
+		from = s->state;
+	}
 	to = fn(s, &st);
 	s->state = to;
 	/* Between two "stopping" states nothing changes for the outside world. */

@@ -69,7 +69,7 @@ def pid1_harness():
     for the `wh` fixture of each test_control_*.py)."""
     ok, why = newns_ok()
     if not ok:
-        pytest.skip(f"cannot create a pid namespace here: {why}")
+        pytest.fail(f"cannot create a pid namespace here: {why}")
     d = pathlib.Path(tempfile.mkdtemp(prefix="wctl-", dir="/tmp"))
     os.chmod(d, 0o755)
     h = Harness("pid1", d)

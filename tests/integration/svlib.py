@@ -274,6 +274,16 @@ def wait_blocked(pid, what, timeout=20, desc=None):
         raise AssertionError(f"{e}; /proc/{pid}/syscall: {last()}") from None
 
 
+def switches(pid):
+    """voluntary + nonvoluntary context switches of PID (all its threads)."""
+    total = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                total += int(line.split()[1])
+    return total
+
+
 def wait_file(path, timeout=10, what=None):
     return wait_for(lambda: os.path.exists(path), timeout, what or f"{path} to exist")
 

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import wait_for
-from ctllib import (EXIT_FAILED, EXIT_OK, Ctl, connect, ctx_switches, describe, parse_reply,
+from ctllib import (EXIT_OK, Ctl, connect, ctx_switches, describe, parse_reply,
                     pid1_harness, read_lines, wait_read)
 from svlib import wait_blocked
 

@@ -8,7 +8,6 @@ services run all the same and the event control.unavailable says why; control = 
 import os
 import signal
 import stat
-import time
 
 import pytest
 

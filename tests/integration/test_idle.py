@@ -6,19 +6,9 @@ import time
 
 import pytest
 
-from svlib import wait_blocked
+from svlib import switches, wait_blocked
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def switches(pid):
-    """voluntary + nonvoluntary context switches of PID (all its threads)."""
-    total = 0
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                total += int(line.split()[1])
-    return total
 
 
 def thread_count(pid):

@@ -7,24 +7,9 @@ import time
 import pytest
 
 from conftest import helper, q, wait_for
-from svlib import Sup
+from svlib import Sup, switches, wait_blocked
 
 pytestmark = pytest.mark.timeout(60)
-
-def switches(pid):
-    total = 0
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                total += int(line.split()[1])
-    return total
-
-
-def blocked_in_epoll(pid):
-    """The kernel function warden sleeps in: epoll_wait()'s, once its loop waits."""
-    with open(f"/proc/{pid}/wchan") as f:
-        return f.read().strip() in ("do_epoll_wait", "ep_poll")
-
 
 def test_idle_supervisor_does_not_wake_up(warden):
     h = warden
@@ -44,7 +29,7 @@ def test_idle_supervisor_does_not_wake_up(warden):
         sup.wait_event("service.ready", name)
     wait_for(ready.exists, 10, "the fd service's output")
     wait_for(lambda: "fd | started" in sup.out(), 10, "the captured line")
-    wait_for(lambda: blocked_in_epoll(sup.run.pid), 10, "warden waiting in epoll")
+    wait_blocked(sup.run.pid, "epoll", desc="warden waiting in its loop")
     before = switches(sup.run.pid)
     time.sleep(3.0)  # the window in which nothing may happen
     after = switches(sup.run.pid)

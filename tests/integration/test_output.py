@@ -18,7 +18,6 @@ import psutil
 import pytest
 
 from conftest import helper, q, read_signals, sh, wait_file_sh, wait_for
-from svlib import Sup
 
 pytestmark = pytest.mark.timeout(180)
 

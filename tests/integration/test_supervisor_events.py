@@ -4,7 +4,6 @@ transition one of warden.conf(5)'s table, orphans reaped while services run, sig
 warden ignores."""
 
 import signal
-import time
 
 import pytest
 

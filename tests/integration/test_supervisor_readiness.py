@@ -46,7 +46,7 @@ def test_systemd_notify_ready_status_and_barrier(warden):
     warden: the service becomes ready, its STATUS= is an event, and systemd-notify returns
     at once with 0 (warden closed the barrier descriptor)."""
     if not shutil.which("systemd-notify"):
-        pytest.skip("systemd-notify is not installed")
+        pytest.fail("this machine cannot run this test: systemd-notify is not installed")
     web = script(warden, "web.sh", """
         sleep 0.3
         t0=$(date +%s%N)
@@ -81,7 +81,7 @@ def test_systemd_notify_ready_status_and_barrier(warden):
 
 def test_systemd_notify_no_block(warden_pid1):
     if not shutil.which("systemd-notify"):
-        pytest.skip("systemd-notify is not installed")
+        pytest.fail("this machine cannot run this test: systemd-notify is not installed")
     sup = Sup(warden_pid1, """
         [web]
         command = sh -c 'systemd-notify --no-block --ready; exec sleep 30'
@@ -480,7 +480,7 @@ def test_ready_from_a_live_descendant_is_accepted(warden_pid1):
 
 def test_notify_as_another_user(warden_pid1):
     if not shutil.which("systemd-notify"):
-        pytest.skip("systemd-notify is not installed")
+        pytest.fail("this machine cannot run this test: systemd-notify is not installed")
     sup = Sup(warden_pid1, """
         [svc]
         command = sh -c 'systemd-notify --ready --status="$(id -u)"; exec sleep 30'
@@ -516,7 +516,7 @@ def ipv6_loopback():
 
 def test_tcp_probe_ipv6(warden_pid1):
     if not ipv6_loopback():
-        pytest.skip("no IPv6 loopback here")
+        pytest.fail("this machine cannot run this test: no IPv6 loopback here")
     with socket.socket(socket.AF_INET6) as s:
         s.bind(("::1", 0))
         port = s.getsockname()[1]

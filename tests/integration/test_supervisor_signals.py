@@ -117,7 +117,7 @@ def test_forwarded_hup_does_not_reload(warden_pid1):
 
 def test_forwarded_to_a_service_not_running(warden_pid1):
     h = warden_pid1
-    sup = Sup(h, f"""
+    sup = Sup(h, """
         [crash]
         command = false
         forward_signals = USR1
