@@ -95,9 +95,10 @@ static int wait_for(pid_t pid)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: nsrun [--no-newns] [--pidfile FILE] [--status FILE] -- CMD [ARG...]\n"
-			"       nsrun [--no-newns] --repeat N [--warmup W] --times FILE -- CMD "
-			"[ARG...]\n");
+	fprintf(stderr,
+		"usage: nsrun [--no-newns] [--pidfile FILE] [--status FILE] -- CMD [ARG...]\n"
+		"       nsrun [--no-newns] --repeat N [--warmup W] --times FILE -- CMD "
+		"[ARG...]\n");
 	exit(125);
 }
 

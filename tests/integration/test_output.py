@@ -72,7 +72,7 @@ def zombies_of(pid):
         return []
 
 
-def storm_while_stalled(h, run, go, done, log, err, ev):
+def storm_while_stalled(run, go, done, log, err, ev):
     """Stalls both readers, releases the orphans and sends the signals; checks that every
     orphan is reaped and every signal forwarded while nobody reads; returns warden's
     peak RSS growth in KiB."""
@@ -126,6 +126,20 @@ def check_streams(err_text, ev_text):
     return events
 
 
+def stalled_run(run, go, done, ready, log, err, ev):
+    """The storm with warden's output stalled, then its end: exit 0, whole lines, drops
+    reported, shutdown.finished last."""
+    err.close_write()
+    ev.close_write()
+    wait_for(ready.exists, 15, "the recorder")
+    growth = storm_while_stalled(run, go, done, log, err, ev)
+    assert growth < 64 * 1024, f"warden's RSS grew by {growth} KiB while its output was stalled"
+    run.kill(signal.SIGTERM)
+    assert run.wait(30) == 0
+    events = check_streams(err.text(), ev.text())
+    assert events[-1]["event"] == "shutdown.finished"
+
+
 def test_stalled_reader_init_mode(warden):
     h = warden
     err, ev = StallableReader(), StallableReader()
@@ -137,14 +151,7 @@ def test_stalled_reader_init_mode(warden):
               f"exec {q(helper('sigrecord'))} -t 150 -r {q(ready)} {q(log)}")
     run = h.start(["-vv", "--events", f"fd:{ev.w}", "--"] + sh(script), stderr=err.w,
                   pass_fds=(ev.w,))
-    err.close_write()
-    ev.close_write()
-    wait_for(ready.exists, 15, "the recorder")
-    growth = storm_while_stalled(h, run, go, done, log, err, ev)
-    assert growth < 64 * 1024, f"warden's RSS grew by {growth} KiB while its output was stalled"
-    run.kill(signal.SIGTERM)
-    assert run.wait(30) == 0
-    check_streams(err.text(), ev.text())
+    stalled_run(run, go, done, ready, log, err, ev)
 
 
 def test_stalled_reader_supervisor_mode(warden):
@@ -164,15 +171,7 @@ command = {orph}
 """)
     run = h.start(["-vv", "--control", h.path("ctl.sock"), "--events", f"fd:{ev.w}", "-c", conf],
                   stderr=err.w, pass_fds=(ev.w,))
-    err.close_write()
-    ev.close_write()
-    wait_for(ready.exists, 15, "the recorder")
-    growth = storm_while_stalled(h, run, go, done, log, err, ev)
-    assert growth < 64 * 1024, f"warden's RSS grew by {growth} KiB while its output was stalled"
-    run.kill(signal.SIGTERM)
-    assert run.wait(30) == 0
-    events = check_streams(err.text(), ev.text())
-    assert events[-1]["event"] == "shutdown.finished"
+    stalled_run(run, go, done, ready, log, err, ev)
 
 
 def test_reader_that_keeps_up_loses_nothing(warden):

@@ -485,18 +485,24 @@ static void test_spawn_bad_cwd(void **state)
 	spawn_fail(&o, -ENOENT, WD_STAGE_CHDIR, -1);
 }
 
+/* The working directory of pid is dir. */
+static void check_cwd(pid_t pid, const char *dir)
+{
+	char path[64], link[256];
+	snprintf(path, sizeof(path), "/proc/%d/cwd", (int)pid);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	assert_true(n > 0);
+	link[n] = '\0';
+	assert_string_equal(link, dir);
+}
+
 static void test_spawn_cwd(void **state)
 {
 	struct wd_spawn o;
 	spawn_init(&o, sleep_argv);
 	o.cwd = tmpdir;
 	struct wd_spawn_result res = spawn_ok(&o);
-	char path[64], link[256];
-	snprintf(path, sizeof(path), "/proc/%d/cwd", (int)res.pid);
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
-	assert_true(n > 0);
-	link[n] = '\0';
-	assert_string_equal(link, tmpdir);
+	check_cwd(res.pid, tmpdir);
 }
 
 /* The sorted list of the child's open descriptors, from /proc. */
@@ -1004,12 +1010,7 @@ static void test_spawn_cwd_first(void **state)
 	spawn_fail(&o, -EACCES, WD_STAGE_CHDIR, -1);
 	o.flags = WD_SPAWN_CWD_FIRST;
 	struct wd_spawn_result res = spawn_ok(&o);
-	char path[64], link[256];
-	snprintf(path, sizeof(path), "/proc/%d/cwd", (int)res.pid);
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
-	assert_true(n > 0);
-	link[n] = '\0';
-	assert_string_equal(link, tmpdir);
+	check_cwd(res.pid, tmpdir);
 }
 
 static void test_spawn_kill_pidfd(void **state)
