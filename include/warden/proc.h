@@ -7,6 +7,7 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /*
@@ -43,6 +44,29 @@ void wd_proc_table_free(struct wd_proc_table *t);
 
 /* As wd_proc_descendants(), from the snapshot. */
 int wd_proc_table_descendants(const struct wd_proc_table *t, pid_t root, pid_t *pids, size_t max);
+
+/*
+ * As wd_proc_table_descendants(), with root itself (when it is alive) and,
+ * when pgid > 0, every live process of the process group pgid, even one
+ * that left root's tree (an orphan reparented to a reaper): the processes
+ * of a service. Each is stored once. Returns the count (possibly more than
+ * max) or -errno.
+ */
+int wd_proc_table_tree(const struct wd_proc_table *t, pid_t root, pid_t pgid, pid_t *pids,
+		       size_t max);
+
+/* What one process uses now, from /proc/PID/stat and /proc/PID/fd. */
+struct wd_proc_usage {
+	uint64_t cpu_ns;      /* user and system time */
+	uint64_t rss_bytes;   /* resident memory */
+	uint64_t vsize_bytes; /* virtual memory */
+	uint64_t start_ns;    /* when it started, after boot (CLOCK_BOOTTIME) */
+	unsigned threads;
+	int fds; /* open descriptors, or -1 when /proc/PID/fd cannot be read */
+};
+
+/* Reads pid's usage. Returns 0 or -errno (-ESRCH: it is gone). */
+int wd_proc_usage(pid_t pid, struct wd_proc_usage *u);
 
 /* True when /proc shows this process with its own pid (same pid namespace). */
 int wd_proc_is_own(void);

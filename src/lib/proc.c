@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -231,4 +232,96 @@ int wd_proc_is_own(void)
 		return 0;
 	buf[n] = '\0';
 	return atoi(buf) == (int)getpid();
+}
+
+int wd_proc_table_tree(const struct wd_proc_table *t, pid_t root, pid_t pgid, pid_t *pids,
+		       size_t max)
+{
+	const struct pp **all = NULL;
+	size_t n = 0;
+	int nd, i, j;
+
+	/* Root 0 would be the whole namespace: a service without a process has none. */
+	nd = root > 0 ? table_descendants(t, root, &all) : 0;
+	if (nd < 0)
+		return nd;
+	for (i = 0; i < nd; i++) {
+		if (n < max)
+			pids[n] = all[i]->pid;
+		n++;
+	}
+	/* Root, and the group's members that are not below root. */
+	for (i = 0; i < t->n; i++) {
+		const struct pp *p = &t->v[i];
+		bool below = false;
+
+		if ((root <= 0 || p->pid != root) && (pgid <= 0 || p->pgid != pgid))
+			continue;
+		for (j = 0; j < nd && !below; j++)
+			below = all[j] == p;
+		if (below)
+			continue;
+		if (n < max)
+			pids[n] = p->pid;
+		n++;
+	}
+	free(all);
+	return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+int wd_proc_usage(pid_t pid, struct wd_proc_usage *u)
+{
+	static long tick, page;
+	unsigned long long utime, stime, start, vsize;
+	long long rss;
+	long threads;
+	char path[64], buf[1024], *p;
+	struct dirent *de;
+	ssize_t n;
+	DIR *d;
+	int fd, count = 0;
+
+	if (!tick) {
+		tick = sysconf(_SC_CLK_TCK);
+		page = sysconf(_SC_PAGESIZE);
+		if (tick <= 0)
+			tick = 100;
+		if (page <= 0)
+			page = 4096;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n == 0 ? -ESRCH : -errno;
+	buf[n] = '\0';
+	/* After the command name: fields 3 (state) to 24 (rss) of proc(5). */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1,
+			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d"
+			 " %ld %*d %llu %llu %lld",
+			 &utime, &stime, &threads, &start, &vsize, &rss) != 6)
+		return -EIO;
+	u->cpu_ns = (uint64_t)(utime + stime) * (1000000000ULL / (unsigned long long)tick);
+	u->start_ns = (uint64_t)start * (1000000000ULL / (unsigned long long)tick);
+	u->vsize_bytes = vsize;
+	u->rss_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
+	u->threads = threads > 0 ? (unsigned)threads : 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d) {
+		u->fds = -1;
+		return 0;
+	}
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			count++;
+	closedir(d);
+	/* opendir's own descriptor is one of them when pid is this process. */
+	u->fds = pid == getpid() && count > 0 ? count - 1 : count;
+	return 0;
 }

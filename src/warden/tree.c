@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,4 +88,35 @@ void tree_event_rusage(struct wd_json *j, const struct rusage *ru)
 	wd_json_uint(j, "utime_us", tv_us(&ru->ru_utime));
 	wd_json_uint(j, "stime_us", tv_us(&ru->ru_stime));
 	wd_json_int(j, "maxrss_kb", ru->ru_maxrss);
+}
+
+int tree_usage(const struct wd_proc_table *t, pid_t pid, pid_t pgid, struct tree_usage *u)
+{
+	pid_t small[64], *pids = small;
+	int n, i;
+
+	*u = (struct tree_usage){0};
+	n = wd_proc_table_tree(t, pid, pgid, pids, 64);
+	if (n < 0)
+		return n;
+	if (n > 64) {
+		pids = malloc((size_t)n * sizeof(*pids));
+		if (!pids)
+			return -ENOMEM;
+		n = wd_proc_table_tree(t, pid, pgid, pids, (size_t)n);
+	}
+	for (i = 0; i < n; i++) {
+		struct wd_proc_usage pu;
+
+		if (wd_proc_usage(pids[i], &pu) < 0)
+			continue;
+		u->processes++;
+		u->rss_bytes += pu.rss_bytes;
+		u->cpu_ns += pu.cpu_ns;
+		if (pu.fds > 0)
+			u->fds += (uint64_t)pu.fds;
+	}
+	if (pids != small)
+		free(pids);
+	return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -25,6 +26,23 @@ unsigned tree_signal(pid_t self, bool pid1, int sig, const pid_t *skip, size_t n
 
 /* How many processes are left below warden, or -1 when /proc cannot tell. */
 int tree_count(pid_t self, bool pid1);
+
+/* What a service's processes use now. */
+struct tree_usage {
+	unsigned processes;
+	uint64_t rss_bytes;
+	uint64_t fds;	 /* open descriptors, of the processes /proc lets warden see */
+	uint64_t cpu_ns; /* user and system time of the live processes */
+};
+
+struct wd_proc_table;
+
+/*
+ * Sums what the processes of a service use: pid, every process below it,
+ * and every process of its group pgid (when pgid > 0). A process that ends
+ * while it is read is left out. Returns 0 or -errno (no memory).
+ */
+int tree_usage(const struct wd_proc_table *t, pid_t pid, pid_t pgid, struct tree_usage *u);
 
 /* Adds pid, code, signal, core_dumped, status and exit_code to an event. */
 void tree_event_status(struct wd_json *j, pid_t pid, int status);

@@ -290,6 +290,78 @@ static void test_descendants_thread_child(void **state)
 	check_desc(getpid(), all, 2);
 }
 
+/*
+ * A service's tree: root, what is below it, and its group's members even
+ * outside root's tree; root 0 (no process) is only the group, never the
+ * whole namespace.
+ */
+static void test_table_tree(void **state)
+{
+	struct tree t;
+	struct wd_proc_table *tab;
+	pid_t got[8];
+
+	make_tree(&t);
+	/* c1 leads a group that c2 joins; gc stays in ours. */
+	assert_int_equal(setpgid(t.c1, t.c1), 0);
+	assert_int_equal(setpgid(t.c2, t.c1), 0);
+	assert_int_equal(wd_proc_table_read(&tab), 0);
+
+	int n = wd_proc_table_tree(tab, t.c1, 0, got, 8);
+	assert_int_equal(n, 2);
+	qsort(got, 2, sizeof(pid_t), cmp_pid);
+	pid_t w1[] = {t.c1, t.gc};
+	qsort(w1, 2, sizeof(pid_t), cmp_pid);
+	assert_memory_equal(got, w1, sizeof(w1));
+
+	n = wd_proc_table_tree(tab, t.c1, t.c1, got, 8);
+	assert_int_equal(n, 3);
+	qsort(got, 3, sizeof(pid_t), cmp_pid);
+	pid_t w2[] = {t.c1, t.c2, t.gc};
+	qsort(w2, 3, sizeof(pid_t), cmp_pid);
+	assert_memory_equal(got, w2, sizeof(w2));
+
+	/* No process: only the group. Too small a buffer: the count still. */
+	n = wd_proc_table_tree(tab, 0, t.c1, got, 8);
+	assert_int_equal(n, 2);
+	qsort(got, 2, sizeof(pid_t), cmp_pid);
+	pid_t w3[] = {t.c1, t.c2};
+	qsort(w3, 2, sizeof(pid_t), cmp_pid);
+	assert_memory_equal(got, w3, sizeof(w3));
+	assert_int_equal(wd_proc_table_tree(tab, 0, 0, got, 8), 0);
+	assert_int_equal(wd_proc_table_tree(tab, t.c1, t.c1, got, 1), 3);
+	wd_proc_table_free(tab);
+}
+
+/* Usage of a process: its descriptors, memory and threads as /proc has them. */
+static void test_usage(void **state)
+{
+	struct wd_proc_usage u;
+	struct tree t;
+	int fds[16];
+	int before;
+
+	assert_int_equal(wd_proc_usage(getpid(), &u), 0);
+	assert_true(u.rss_bytes > 0);
+	assert_true(u.vsize_bytes >= u.rss_bytes);
+	assert_true(u.threads >= 1);
+	assert_true(u.fds >= 3);
+	before = u.fds;
+	for (int i = 0; i < 16; i++)
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(wd_proc_usage(getpid(), &u), 0);
+	assert_int_equal(u.fds, before + 16);
+	for (int i = 0; i < 16; i++)
+		close(fds[i]);
+
+	make_tree(&t);
+	assert_int_equal(wd_proc_usage(t.c2, &u), 0);
+	assert_true(u.rss_bytes > 0);
+	kill(t.c2, SIGKILL);
+	wait_child(t.c2, 5000);
+	assert_int_equal(wd_proc_usage(t.c2, &u), -ESRCH);
+}
+
 static void test_is_own(void **state)
 {
 	char link[64];
@@ -311,6 +383,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_kill_descendants, teardown),
 		cmocka_unit_test_teardown(test_kill_tree_skips_groups, teardown),
 		cmocka_unit_test_teardown(test_descendants_thread_child, teardown),
+		cmocka_unit_test_teardown(test_table_tree, teardown),
+		cmocka_unit_test_teardown(test_usage, teardown),
 		cmocka_unit_test(test_is_own),
 	};
 	unit_init();
