@@ -155,6 +155,8 @@ def test_the_owner_and_root_may_control(wh):
     r = w.ctl("restart", "web", user=True, control=False, env=xdg)
     assert r.returncode == EXIT_OK, describe(r)
     wait_for(lambda: w.svc("web")["pid"] not in (None, old), 10, "web to restart")
+    # settled: a snapshot taken while it is still starting would change by itself
+    w.wait_state("web", "running")
     # root
     r = w.ctl("stop", "db")
     assert r.returncode == EXIT_OK, describe(r)
