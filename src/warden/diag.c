@@ -303,8 +303,10 @@ static void warning(const char *reason, const char *message, const char *key, ch
 	if (key && sigs)
 		wd_json_strv(j, key, sigs);
 	else if (key && d) {
+		wd_json_open(j, key, '{');
 		rlim_json(j, "soft", d->nofile.rlim_cur);
 		rlim_json(j, "hard", d->nofile.rlim_max);
+		wd_json_close(j, '{');
 	}
 	event_emit(j);
 }
