@@ -308,7 +308,7 @@ static void print_shutdown(const struct jv *w)
 		format_uptime(jget(w, "drain_left_ms"), left, sizeof(left));
 		printf("warden is shutting down: draining, not ready; services stop in %s\n", left);
 	} else {
-		printf("warden is shutting down: stopping the services\n");
+		printf("warden is shutting down\n");
 	}
 }
 
