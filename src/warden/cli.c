@@ -238,8 +238,7 @@ int cli_parse(int argc, char **argv, struct cmdline *o)
 			struct svc_conf probe = {.ready_fd = -1};
 
 			init_only = "--ready";
-			/* Checked here, so that a bad one is a usage error; applied by cli_build().
-			 */
+			/* A bad one is a usage error; cli_build() applies it. */
 			r = config_set_ready(&probe, optarg, err);
 			config_free_svc(&probe);
 			if (r < 0)
