@@ -1199,9 +1199,9 @@ int config_find(const struct config *c, const char *name)
 }
 
 /*
- * Parses text into c, which holds its defaults already: a supervisor's, or
- * (argv set) init mode's one service running argv. Returns 0, or -1 with
- * err said and c freed.
+ * Parses text on top of a supervisor's defaults or, with argv, of init
+ * mode's (its one service running argv). Returns 0 with *ret filled, or -1
+ * with err said and *ret untouched.
  */
 static int parse_text(const char *name, const char *text, char *const *argv, struct config *ret,
 		      char err[static CONFIG_ERR_MAX])
