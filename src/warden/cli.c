@@ -11,6 +11,7 @@
 #include <warden/signals.h>
 
 #include "cli.h"
+#include "diag.h"
 #include "log.h"
 #include "supervisor.h"
 #include "version.h"
@@ -18,13 +19,16 @@
 static const char usage[] =
 	"Usage: warden [OPTIONS] [--] COMMAND [ARG...]\n"
 	"       warden [-v] [--events DEST] [--control PATH] [--check] -c FILE\n"
+	"       warden [OPTIONS] [--check] -c FILE [--] COMMAND [ARG...]\n"
 	"       warden ctl [--control PATH] VERB [ARG...]\n"
 	"Run COMMAND as a well-behaved PID 1: reap every zombie, forward signals,\n"
 	"and when COMMAND exits, stop what it left behind and exit with its status.\n"
 	"With -c, run the services that FILE describes (see warden.conf(5)).\n"
 	"\n"
-	"  -c, --config FILE        supervisor mode: run the services of FILE\n"
-	"      --check              with -c: check FILE and exit\n"
+	"  -c, --config FILE        supervisor mode: run the services of FILE; with a\n"
+	"                           COMMAND, init mode with FILE's [warden] and [main]\n"
+	"                           (COMMAND's service) applied; options given here win\n"
+	"      --check              with -c: check FILE (and COMMAND's settings) and exit\n"
 	"      --control PATH       a control socket for warden ctl (see warden-ctl(1));\n"
 	"                           in init mode COMMAND is the service 'main'\n"
 	"  -g, --group              forward signals to COMMAND's whole process group\n"
@@ -41,12 +45,19 @@ static const char usage[] =
 	"      --shutdown-timeout DURATION\n"
 	"                           bound the whole shutdown: then SIGKILL everything and\n"
 	"                           exit 124 (default: none)\n"
+	"      --shutdown-delay DURATION\n"
+	"                           on a stop request, stop being ready at once but keep\n"
+	"                           COMMAND running this long before stopping it (drain;\n"
+	"                           default 0); a second stop request skips it\n"
+	"      --ready SPEC         when COMMAND is ready: notify, fd:N, exec:CHECK,\n"
+	"                           tcp:HOST:PORT or none (default: once it has started)\n"
 	"      --preserve-fds N     pass descriptors 3 to 3+N-1 to COMMAND (N up to 1021)\n"
 	"      --events DEST        write lifecycle events as JSON lines to DEST:\n"
 	"                           a file (appended), 'stderr' or 'fd:N'\n"
 	"  -v, --verbose            say what happens on stderr; repeat for more\n"
 	"  -h, --help               show this help and exit\n"
-	"  -V, --version            show the version and exit\n"
+	"  -V, --version            show the version and exit; with -v, the build and\n"
+	"                           what warden finds about its environment\n"
 	"\n"
 	"DURATION is a number with a unit (500ms, 10s, 2m, 1h); a bare number is seconds.\n"
 	"SIG is a name (TERM, SIGTERM, RTMIN+2) or a number.\n"
@@ -64,6 +75,8 @@ enum {
 	OPT_EVENTS,
 	OPT_CHECK,
 	OPT_CONTROL,
+	OPT_SHUTDOWN_DELAY,
+	OPT_READY,
 };
 
 static const struct option options[] = {
@@ -80,6 +93,8 @@ static const struct option options[] = {
 	{"config", required_argument, NULL, 'c'},
 	{"check", no_argument, NULL, OPT_CHECK},
 	{"control", required_argument, NULL, OPT_CONTROL},
+	{"shutdown-delay", required_argument, NULL, OPT_SHUTDOWN_DELAY},
+	{"ready", required_argument, NULL, OPT_READY},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -158,6 +173,7 @@ void cmdline_defaults(struct cmdline *o)
 int cli_parse(int argc, char **argv, struct cmdline *o)
 {
 	const char *init_only = NULL; /* an option that means nothing with -c */
+	bool version = false;
 	int c, r, v;
 
 	opterr = 0;
@@ -190,6 +206,7 @@ int cli_parse(int argc, char **argv, struct cmdline *o)
 			init_only = "-t/--grace";
 			if (wd_duration_parse(optarg, &o->grace) < 0)
 				return usage_error("invalid duration '%s' for --grace", optarg);
+			o->given |= GIVEN_GRACE;
 			break;
 		case OPT_WAIT_ALL:
 			init_only = "--wait-all";
@@ -200,13 +217,35 @@ int cli_parse(int argc, char **argv, struct cmdline *o)
 			if (wd_duration_parse(optarg, &o->stop_timeout) < 0)
 				return usage_error("invalid duration '%s' for --stop-timeout",
 						   optarg);
+			o->given |= GIVEN_STOP_TIMEOUT;
 			break;
 		case OPT_SHUTDOWN_TIMEOUT:
 			init_only = "--shutdown-timeout";
 			if (wd_duration_parse(optarg, &o->shutdown_timeout) < 0)
 				return usage_error("invalid duration '%s' for --shutdown-timeout",
 						   optarg);
+			o->given |= GIVEN_SHUTDOWN_TIMEOUT;
 			break;
+		case OPT_SHUTDOWN_DELAY:
+			init_only = "--shutdown-delay";
+			if (wd_duration_parse(optarg, &o->shutdown_delay) < 0)
+				return usage_error("invalid duration '%s' for --shutdown-delay",
+						   optarg);
+			o->given |= GIVEN_SHUTDOWN_DELAY;
+			break;
+		case OPT_READY: {
+			char err[CONFIG_ERR_MAX];
+			struct svc_conf probe = {.ready_fd = -1};
+
+			init_only = "--ready";
+			/* A bad one is a usage error; cli_build() applies it. */
+			r = config_set_ready(&probe, optarg, err);
+			config_free_svc(&probe);
+			if (r < 0)
+				return usage_error("%s", err);
+			o->ready = optarg;
+			break;
+		}
 		case OPT_PRESERVE_FDS:
 			init_only = "--preserve-fds";
 			if (parse_int(optarg, 0, CONFIG_FDS_MAX - 3, &o->preserve_fds) < 0)
@@ -235,8 +274,8 @@ int cli_parse(int argc, char **argv, struct cmdline *o)
 			fputs(usage, stdout);
 			return 0;
 		case 'V':
-			printf("warden %s (git %s)\n", WARDEN_VERSION, WARDEN_COMMIT);
-			return 0;
+			version = true;
+			break;
 		case ':':
 			return usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -245,11 +284,19 @@ int cli_parse(int argc, char **argv, struct cmdline *o)
 			return usage_error("unknown option '-%c'", optopt);
 		}
 	}
+	/* -v may come after --version: it says how much to show. */
+	if (version) {
+		printf("warden %s (git %s)\n", WARDEN_VERSION, WARDEN_COMMIT);
+		if (log_verbosity > 0)
+			diag_print(stdout);
+		return 0;
+	}
+	/* -c FILE with a COMMAND: init mode, FILE's [warden] and [main] applied. */
+	if (o->config && optind < argc) {
+		o->argv = argv + optind;
+		return -1;
+	}
 	if (o->config) {
-		if (optind < argc)
-			return usage_error(
-				"-c runs the services of a file: no COMMAND ('%s') with it",
-				argv[optind]);
 		if (init_only)
 			return usage_error("%s applies to a COMMAND, not with -c", init_only);
 		return -1;
@@ -289,16 +336,38 @@ int cli_build(const struct cmdline *o, struct config *c)
 
 	if (nlisten < 0)
 		return EXIT_WARDEN;
-	config_defaults(c);
-	if (config_init_mode(c, o->argv) < 0) {
-		config_free(c);
-		log_error("out of memory");
-		return EXIT_WARDEN;
+	if (o->config) {
+		char err[CONFIG_ERR_MAX];
+
+		if (config_load_init(o->config, o->argv, c, err) < 0) {
+			log_error("%s", err);
+			return EXIT_WARDEN;
+		}
+	} else {
+		config_defaults(c);
+		(void)config_init_mode(c, o->argv);
 	}
 	s = &c->svcs[0];
 	c->mode = o->mode;
-	c->grace = o->grace;
-	c->shutdown_timeout = o->shutdown_timeout;
+	/* What FILE sets stays, unless the command line says otherwise. */
+	if (!o->config || (o->given & GIVEN_GRACE))
+		c->grace = o->grace;
+	if (!o->config || (o->given & GIVEN_SHUTDOWN_TIMEOUT))
+		c->shutdown_timeout = o->shutdown_timeout;
+	if (!o->config || (o->given & GIVEN_SHUTDOWN_DELAY))
+		c->shutdown_delay = o->shutdown_delay;
+	if (!o->config || (o->given & GIVEN_STOP_TIMEOUT))
+		s->stop_timeout = o->stop_timeout;
+	if (o->ready) {
+		char err[CONFIG_ERR_MAX];
+
+		/* Checked by cli_parse() already: only memory can fail here. */
+		if (config_set_ready(s, o->ready, err) < 0) {
+			log_error("%s", err);
+			config_free(c);
+			return EXIT_WARDEN;
+		}
+	}
 	c->leftovers = o->leftovers;
 	/* tini and dumb-init pass a second stop request on, as they do any signal. */
 	c->force_on_second_stop = o->mode == MODE_INIT;
@@ -310,7 +379,6 @@ int cli_build(const struct cmdline *o, struct config *c)
 	s->forward_group = o->group;
 	for (sig = 1; sig <= WD_SIGRTMAX && sig < NSIG; sig++)
 		s->rewrite[sig] = (unsigned char)o->rewrite[sig];
-	s->stop_timeout = o->stop_timeout;
 	s->pass_fds = o->preserve_fds > nlisten ? o->preserve_fds : nlisten;
 	s->listen_pid = nlisten > 0;
 	s->session = o->session;
@@ -319,5 +387,14 @@ int cli_build(const struct cmdline *o, struct config *c)
 	s->exit_group_signal = o->term_group_at_exit ? o->rewrite[SIGTERM] : 0;
 	s->reset_signals = o->reset_child_signals;
 	s->exec_fail_code = o->exec_fail_code;
+	if (o->config) {
+		char err[CONFIG_ERR_MAX];
+
+		if (config_check_init(c, err) < 0) {
+			log_error("%s", err);
+			config_free(c);
+			return EXIT_WARDEN;
+		}
+	}
 	return -1;
 }

@@ -32,6 +32,11 @@ struct cmdline {
 	const char *control; /* --control PATH */
 	bool check;	     /* --check: validate the config and exit */
 
+	/* Init mode's settings that a file's key can also set. */
+	uint64_t shutdown_delay; /* ns */
+	const char *ready;	 /* --ready SPEC, checked; NULL: none given */
+	unsigned given;		 /* GIVEN_*: options given, which win over -c FILE's keys */
+
 	/* For tini and dumb-init; warden's own command line leaves them as they are. */
 	enum svc_session session;
 	bool term_group_at_exit;  /* rewritten SIGTERM to the group when the command exits */
@@ -41,6 +46,12 @@ struct cmdline {
 	bool warn_reaped;	  /* a message for every orphan reaped */
 	int exec_fail_code;	  /* 0: 127 for not found, 126 otherwise */
 };
+
+/* Options of init mode that a file's key can also set (-c FILE -- COMMAND). */
+#define GIVEN_GRACE (1u << 0)
+#define GIVEN_STOP_TIMEOUT (1u << 1)
+#define GIVEN_SHUTDOWN_TIMEOUT (1u << 2)
+#define GIVEN_SHUTDOWN_DELAY (1u << 3)
 
 /* Fills cl with the defaults of init mode. */
 void cmdline_defaults(struct cmdline *cl);

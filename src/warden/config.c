@@ -79,6 +79,7 @@ enum global_key {
 	G_LOG_FORMAT,
 	G_CONTROL,
 	G_CONTROL_GROUP,
+	G_SHUTDOWN_DELAY,
 	NGLOBALKEYS
 };
 
@@ -88,6 +89,7 @@ static const char *const global_keys[NGLOBALKEYS] = {
 	[G_LOG_FORMAT] = "log_format",
 	[G_CONTROL] = "control",
 	[G_CONTROL_GROUP] = "control_group",
+	[G_SHUTDOWN_DELAY] = "shutdown_delay",
 };
 
 /* The state of one parse. */
@@ -98,7 +100,9 @@ struct parse {
 	int line;	  /* the line inih is handling */
 	bool failed;
 	char *err;
-	int cur; /* the current service, or -1 for [warden] */
+	int cur;   /* the current service, or -1 for [warden] */
+	bool init; /* init mode's file: [warden] and [main], main's command from the command line */
+	int main_line; /* init: the [main] header seen, 0: none yet */
 };
 
 static void fail(struct parse *p, int line, const char *fmt, ...)
@@ -628,6 +632,14 @@ static void set_ready(struct parse *p, struct svc_conf *s, const char *v)
 	}
 }
 
+int config_set_ready(struct svc_conf *s, const char *v, char err[static CONFIG_ERR_MAX])
+{
+	struct parse p = {.file = "--ready", .err = err, .cur = 0};
+
+	set_ready(&p, s, v);
+	return p.failed ? -1 : 0;
+}
+
 static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *v)
 {
 	const char *err = NULL, *key = svc_keys[k];
@@ -761,6 +773,8 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 			fail(p, p->line, "unknown signal '%s' for stop_signal", v);
 		else
 			s->stop_signal = sig;
+		/* Init mode's command then gets it, not the stop request as received. */
+		s->stop_by_forward = false;
 		break;
 	}
 	case K_STOP_TIMEOUT:
@@ -835,6 +849,9 @@ static void set_global_key(struct parse *p, int k, const char *v)
 		c->has_control_group = true;
 		break;
 	}
+	case G_SHUTDOWN_DELAY:
+		set_duration(p, global_keys[k], v, &c->shutdown_delay);
+		break;
 	case NGLOBALKEYS:
 		break;
 	}
@@ -853,6 +870,67 @@ static int fingerprint_add(char **fp, const char *key, const char *value)
 	return 0;
 }
 
+/*
+ * Init mode's file (-c FILE -- COMMAND): [main] configures the one service
+ * that config_init_mode() made; any other service has no place there.
+ */
+static void init_section(struct parse *p, const char *name)
+{
+	if (strcmp(name, "main") != 0) {
+		fail(p, p->line,
+		     "[%s]: with a COMMAND (-c FILE -- COMMAND) the file configures only [warden] "
+		     "and [main], the service that runs COMMAND",
+		     name);
+		return;
+	}
+	if (p->main_line) {
+		fail(p, p->line, "duplicate section [main] (first at line %d)", p->main_line);
+		return;
+	}
+	p->main_line = p->line;
+	p->c->svcs[0].line = p->line;
+	p->cur = 0;
+}
+
+/*
+ * Keys that mean nothing, or something else, for init mode's command: an
+ * error rather than a setting silently ignored. Returns true when k is one.
+ */
+static bool init_refused(struct parse *p, const char *sect, int k)
+{
+	if (p->cur < 0) {
+		if (k == G_LOG_FORMAT) {
+			fail(p, p->line,
+			     "log_format in [warden]: init mode's COMMAND writes to warden's own "
+			     "stdout and stderr, not captured");
+			return true;
+		}
+		return false;
+	}
+	switch (k) {
+	case K_COMMAND:
+		fail(p, p->line,
+		     "[%s] may not set command: it runs the COMMAND given after -- on the command "
+		     "line",
+		     sect);
+		return true;
+	case K_ESSENTIAL:
+		fail(p, p->line,
+		     "[%s] may not set essential: init mode's COMMAND always is (warden exits "
+		     "with it)",
+		     sect);
+		return true;
+	case K_LOG_FORMAT:
+		fail(p, p->line,
+		     "log_format in [%s]: init mode's COMMAND writes to warden's own stdout and "
+		     "stderr, not captured",
+		     sect);
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* A section header line seen by the reader: a new service (or [warden]). */
 static void section(struct parse *p, const char *name)
 {
@@ -862,6 +940,10 @@ static void section(struct parse *p, const char *name)
 
 	if (strcmp(name, "warden") == 0) {
 		p->cur = -1;
+		return;
+	}
+	if (p->init) {
+		init_section(p, name);
 		return;
 	}
 	if (!valid_name(name)) {
@@ -941,6 +1023,8 @@ static int handler(void *user, const char *sect, const char *name, const char *v
 		fail(p, p->line, "duplicate key '%s' in [%s]", name, sect);
 		return 1;
 	}
+	if (p->init && init_refused(p, sect, k))
+		return 1;
 	*seen |= UINT64_C(1) << k;
 	if (fingerprint_add(fp, name, value) < 0) {
 		fail(p, p->line, "out of memory");
@@ -1043,7 +1127,7 @@ static void validate(struct parse *p)
 
 		if (!s->argv)
 			fail(p, s->line, "service [%s] has no command", s->name);
-		else if (s->watchdog && s->ready != READY_NOTIFY)
+		else if (!p->init && s->watchdog && s->ready != READY_NOTIFY)
 			fail(p, s->line, "service [%s]: watchdog needs ready = notify", s->name);
 		else if (s->type == SVC_ONESHOT && s->restart == RESTART_ALWAYS)
 			fail(p, s->line,
@@ -1089,6 +1173,21 @@ static void validate(struct parse *p)
 		fail(p, 0, "no service defined (add a [NAME] section with a command)");
 }
 
+int config_check_init(const struct config *c, char err[static CONFIG_ERR_MAX])
+{
+	const struct svc_conf *s = &c->svcs[0];
+	const char *file = c->path ? c->path : "command line";
+
+	if (s->watchdog && s->ready != READY_NOTIFY) {
+		snprintf(err, CONFIG_ERR_MAX,
+			 "%s:%d: service [main]: watchdog needs ready = notify (in [main] or "
+			 "--ready notify)",
+			 file, s->line);
+		return -1;
+	}
+	return 0;
+}
+
 int config_find(const struct config *c, const char *name)
 {
 	size_t i;
@@ -1099,14 +1198,21 @@ int config_find(const struct config *c, const char *name)
 	return -1;
 }
 
-int config_load_string(const char *name, const char *text, struct config *ret,
-		       char err[static CONFIG_ERR_MAX])
+/*
+ * Parses text on top of a supervisor's defaults or, with argv, of init
+ * mode's (its one service running argv). Returns 0 with *ret filled, or -1
+ * with err said and *ret untouched.
+ */
+static int parse_text(const char *name, const char *text, char *const *argv, struct config *ret,
+		      char err[static CONFIG_ERR_MAX])
 {
-	struct parse p = {.file = name, .text = text, .err = err, .cur = -1};
+	struct parse p = {.file = name, .text = text, .err = err, .cur = -1, .init = argv != NULL};
 	struct config c;
 	int r;
 
 	config_defaults(&c);
+	if (argv)
+		(void)config_init_mode(&c, argv);
 	c.path = strdup(name);
 	p.c = &c;
 	/* Long commands are normal; ';' inside one is not a comment. */
@@ -1134,6 +1240,12 @@ int config_load_string(const char *name, const char *text, struct config *ret,
 	return 0;
 }
 
+int config_load_string(const char *name, const char *text, struct config *ret,
+		       char err[static CONFIG_ERR_MAX])
+{
+	return parse_text(name, text, NULL, ret, err);
+}
+
 /* path (relative) after the working directory, in a malloc'd string; NULL on error. */
 static char *absolute(const char *path)
 {
@@ -1150,7 +1262,8 @@ static char *absolute(const char *path)
 	return abs;
 }
 
-int config_load(const char *path, struct config *ret, char err[static CONFIG_ERR_MAX])
+static int load(const char *path, char *const *argv, struct config *ret,
+		char err[static CONFIG_ERR_MAX])
 {
 	FILE *f = fopen(path, "re");
 	char *text;
@@ -1180,7 +1293,7 @@ int config_load(const char *path, struct config *ret, char err[static CONFIG_ERR
 		return -1;
 	}
 	text[n] = '\0';
-	r = config_load_string(path, text, ret, err);
+	r = parse_text(path, text, argv, ret, err);
 	free(text);
 	if (r == 0 && path[0] != '/') {
 		/*
@@ -1199,6 +1312,17 @@ int config_load(const char *path, struct config *ret, char err[static CONFIG_ERR
 		ret->path = abs;
 	}
 	return r;
+}
+
+int config_load(const char *path, struct config *ret, char err[static CONFIG_ERR_MAX])
+{
+	return load(path, NULL, ret, err);
+}
+
+int config_load_init(const char *path, char *const *argv, struct config *ret,
+		     char err[static CONFIG_ERR_MAX])
+{
+	return load(path, argv, ret, err);
 }
 
 void config_defaults(struct config *c)

@@ -129,6 +129,7 @@ struct config {
 	enum run_mode mode;
 	uint64_t grace;		   /* leftovers: SIGTERM to SIGKILL */
 	uint64_t shutdown_timeout; /* the whole shutdown; TIMEOUT_NONE: no bound */
+	uint64_t shutdown_delay;   /* a stop request: services keep running this long */
 	enum leftovers leftovers;
 	bool force_on_second_stop;  /* a second stop request SIGKILLs everything */
 	enum log_format log_format; /* the default of the services */
@@ -163,6 +164,27 @@ void config_defaults(struct config *c);
  * untouched.
  */
 int config_load(const char *path, struct config *ret, char err[static CONFIG_ERR_MAX]);
+
+/*
+ * Init mode with a file (-c FILE -- COMMAND): the service "main" of
+ * config_init_mode() running argv, and the init-mode defaults, with what
+ * the [warden] and [main] sections of path set on top. Any other section,
+ * or a key that [main] cannot take (command, essential, log_format), is an
+ * error naming the file and line. The caller then applies the options given
+ * on the command line (they win) and calls config_check_init(). Returns as
+ * config_load() does.
+ */
+int config_load_init(const char *path, char *const *argv, struct config *ret,
+		     char err[static CONFIG_ERR_MAX]);
+
+/*
+ * Sets s's readiness from v, a value of ready = (--ready). Returns 0, or -1
+ * with the reason in err.
+ */
+int config_set_ready(struct svc_conf *s, const char *v, char err[static CONFIG_ERR_MAX]);
+
+/* Init mode: what only the settings of file and command line together can get wrong. */
+int config_check_init(const struct config *c, char err[static CONFIG_ERR_MAX]);
 
 /* Reads and validates a configuration held in memory (for tests and fuzzing). */
 int config_load_string(const char *name, const char *text, struct config *ret,

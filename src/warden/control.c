@@ -340,14 +340,15 @@ static void do_status(struct client *c, struct ctl_request *r, bool dump)
 	if (dump && wd_proc_table_read(&table) < 0)
 		table = NULL;
 	wd_json_bool(&j, "ok", true);
+	/* warden's own state in both: a status shows a shutdown (a drain) under way. */
+	wd_json_open(&j, "warden", '{');
+	sup_json(sup, &j);
 	if (dump) {
-		wd_json_open(&j, "warden", '{');
-		sup_json(sup, &j);
 		wd_json_open(&j, "self", '[');
 		process_json(&j, getpid());
 		wd_json_close(&j, '[');
-		wd_json_close(&j, '}');
 	}
+	wd_json_close(&j, '}');
 	wd_json_open(&j, "services", '[');
 	for (i = 0; i < sup_count(sup); i++) {
 		struct svc *s = sup_get(sup, i);

@@ -126,6 +126,7 @@ struct svc {
 /* Where the shutdown protocol stands (shutdown.c). */
 enum sd_phase {
 	SD_NONE,      /* no shutdown */
+	SD_DRAINING,  /* a stop request's shutdown_delay: services keep running, not ready */
 	SD_SERVICES,  /* stopping the services, in reverse order of dependency */
 	SD_LEFTOVERS, /* every service is down: what is left of the tree */
 	SD_WAITING,   /* --wait-all: waiting for the leftovers to end by themselves */
@@ -149,6 +150,7 @@ struct shutdown {
 	pid_t *termed;		    /* process groups that got SIGTERM: not again */
 	size_t ntermed, captermed;
 	uint64_t began;
+	wd_timer drain;	   /* shutdown_delay: armed only while it runs */
 	wd_timer deadline; /* shutdown_timeout */
 	wd_timer grace;	   /* leftovers: SIGTERM to SIGKILL, then the sweeps */
 };
@@ -246,6 +248,8 @@ void reap_all(struct sup *sup);
 void shutdown_request(struct sup *sup, int sig, const char *reason);
 void shutdown_start(struct sup *sup, const char *reason);
 void shutdown_services_down(struct sup *sup);
+/* How long the shutdown_delay still runs (ns); 0 when not draining. */
+uint64_t shutdown_drain_left(const struct sup *sup);
 void shutdown_after_reap(struct sup *sup);
 void shutdown_essential(struct sup *sup, const struct svc *s, const char *reason);
 void shutdown_kill_all(struct sup *sup, const char *why);

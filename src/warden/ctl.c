@@ -296,6 +296,22 @@ static void format_uptime(const struct jv *v, char *buf, size_t size)
 		snprintf(buf, size, "%llud%02lluh", s / 86400, (s % 86400) / 3600);
 }
 
+/* A line above the table while warden shuts down; nothing otherwise. */
+static void print_shutdown(const struct jv *w)
+{
+	const struct jv *down = jget(w, "shutting_down"), *draining = jget(w, "draining");
+	char left[32];
+
+	if (!down || down->type != J_BOOL || !down->b)
+		return;
+	if (draining && draining->type == J_BOOL && draining->b) {
+		format_uptime(jget(w, "drain_left_ms"), left, sizeof(left));
+		printf("warden is shutting down: draining, not ready; services stop in %s\n", left);
+	} else {
+		printf("warden is shutting down\n");
+	}
+}
+
 static void print_status(const struct jv *reply)
 {
 	const struct jv *svcs = jget(reply, "services");
@@ -303,6 +319,7 @@ static void print_status(const struct jv *reply)
 
 	if (!svcs || svcs->type != J_ARR)
 		return;
+	print_shutdown(jget(reply, "warden"));
 	for (i = 0; i < svcs->n; i++) {
 		size_t l = strlen(jstr(&svcs->items[i], "name", ""));
 

@@ -187,7 +187,7 @@ void forward_on_signal(struct sup *sup, const struct wd_siginfo *si)
 			shutdown_request(sup, sig, wd_signal_name(sig, name));
 		return;
 	}
-	if (sig == SIGHUP && sup->conf.path && !anyone_forwards(sup, SIGHUP)) {
+	if (sig == SIGHUP && sup->conf.mode == MODE_SUPERVISOR && !anyone_forwards(sup, SIGHUP)) {
 		if (sup->sd.phase == SD_NONE) {
 			char err[CONFIG_ERR_MAX];
 

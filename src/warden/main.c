@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "config.h"
 #include "control.h"
+#include "diag.h"
 #include "log.h"
 #include "supervisor.h"
 
@@ -42,6 +43,7 @@ int main(int argc, char **argv)
 		log_errno(r, "cannot block signals");
 		return EXIT_WARDEN;
 	}
+	diag_inherited(&orig_mask);
 	cmdline_defaults(&cl);
 	if (strcmp(name, "tini") == 0 || strcmp(name, "docker-init") == 0)
 		r = compat_tini_parse(argc, argv, &cl);
@@ -51,7 +53,7 @@ int main(int argc, char **argv)
 		r = cli_parse(argc, argv, &cl);
 	if (r >= 0)
 		return r;
-	if (cl.config) {
+	if (cl.config && !cl.argv) {
 		char err[CONFIG_ERR_MAX];
 
 		if (cl.check)
@@ -64,6 +66,13 @@ int main(int argc, char **argv)
 		r = cli_build(&cl, &conf);
 		if (r >= 0)
 			return r;
+		/* -c FILE -- COMMAND: the file and the options together are valid. */
+		if (cl.check) {
+			printf("%s: configuration ok for init mode (service main runs %s)\n",
+			       cl.config, cl.argv[0]);
+			config_free(&conf);
+			return 0;
+		}
 	}
 	/* A bad destination fails here, before anything has started. */
 	if (cl.events) {

@@ -6,6 +6,11 @@
  * shutdown) or when an essential service ends (init mode's command is one),
  * or when no service is left running. Then:
  *
+ *   0. a stop request with a shutdown_delay: warden is no longer ready (it
+ *      is shutting down from the moment of the request) but the services
+ *      keep running, unsignalled, for the delay, so that load balancers
+ *      stop sending them traffic. A shutdown that an ending service caused
+ *      has nothing left to drain and skips it; so does a second request.
  *   1. the services stop, each once nothing after it runs: with its
  *      stop_signal (init mode's command: the request's own signal, as
  *      received and rewritten), and SIGKILL after its stop_timeout;
@@ -51,6 +56,7 @@ static void finish(struct sup *sup)
 	if (sd->phase == SD_DONE)
 		return;
 	sd->phase = SD_DONE;
+	wd_timer_stop(&sd->drain);
 	wd_timer_stop(&sd->deadline);
 	wd_timer_stop(&sd->grace);
 	for (i = 0; i < sup->nsvcs; i++)
@@ -166,15 +172,63 @@ static void on_deadline(wd_timer *t)
 	shutdown_kill_all(sup, "the shutdown took longer than shutdown_timeout");
 }
 
-static void begin(struct sup *sup, const char *reason)
+/* The shutdown_delay is over (or cut short, for why): the services stop now. */
+static void drain_over(struct sup *sup, const char *why)
 {
 	struct shutdown *sd = &sup->sd;
-	uint64_t now = wd_now();
+
+	if (sd->phase != SD_DRAINING)
+		return;
+	wd_timer_stop(&sd->drain);
+	sd->phase = SD_SERVICES;
+	log_info(1, "draining over (%s): stopping the services", why);
+	if (events_on()) {
+		struct wd_json *j = event_begin("shutdown.drained");
+
+		wd_json_str(j, "reason", why);
+		wd_json_uint(j, "waited_ms", (wd_now() - sd->began) / WD_NSEC_PER_MSEC);
+		event_emit(j);
+	}
+}
+
+static void on_drain(wd_timer *t)
+{
+	struct sup *sup = t->data;
+
+	drain_over(sup, "delay over");
+	sup_changed(sup);
+}
+
+/*
+ * The shutdown starts: with the shutdown_delay first when drain is set (a
+ * stop request) and the delay is not 0. shutdown_timeout counts from here,
+ * the delay included.
+ */
+static void begin(struct sup *sup, const char *reason, bool drain)
+{
+	struct shutdown *sd = &sup->sd;
+	uint64_t now = wd_now(), delay = drain ? sup->conf.shutdown_delay : 0;
 
 	sd->phase = SD_SERVICES;
 	sd->reason = reason;
 	sd->began = now;
-	log_info(1, "shutting down: %s", reason);
+	if (delay) {
+		sd->drain.cb = on_drain;
+		sd->drain.data = sup;
+		if (wd_timer_start(sup->loop, &sd->drain,
+				   delay > UINT64_MAX - now ? UINT64_MAX : now + delay) < 0) {
+			/* Without its timer the delay would never end: the services stop now. */
+			log_error("cannot arm the shutdown_delay timer: stopping the services now");
+			delay = 0;
+		} else {
+			sd->phase = SD_DRAINING;
+		}
+	}
+	if (delay)
+		log_info(1, "shutting down: %s; draining for %llu ms first", reason,
+			 (unsigned long long)(delay / WD_NSEC_PER_MSEC));
+	else
+		log_info(1, "shutting down: %s", reason);
 	if (events_on()) {
 		struct wd_json *j = event_begin("shutdown.started");
 		int pending = sup->childless ? 0 : tree_count(sup->self, sup->pid1);
@@ -185,6 +239,7 @@ static void begin(struct sup *sup, const char *reason)
 			wd_json_int(j, "pending", pending);
 		else
 			wd_json_null(j, "pending");
+		wd_json_uint(j, "delay_ms", delay / WD_NSEC_PER_MSEC);
 		event_emit(j);
 	}
 	if (sup->conf.shutdown_timeout != TIMEOUT_NONE) {
@@ -198,10 +253,19 @@ static void begin(struct sup *sup, const char *reason)
 	sup_changed(sup);
 }
 
+uint64_t shutdown_drain_left(const struct sup *sup)
+{
+	uint64_t now = wd_now();
+
+	if (sup->sd.phase != SD_DRAINING)
+		return 0;
+	return sup->sd.drain.deadline > now ? sup->sd.drain.deadline - now : 0;
+}
+
 void shutdown_start(struct sup *sup, const char *reason)
 {
 	if (sup->sd.phase == SD_NONE)
-		begin(sup, reason);
+		begin(sup, reason, false);
 }
 
 void shutdown_essential(struct sup *sup, const struct svc *s, const char *reason)
@@ -211,7 +275,7 @@ void shutdown_essential(struct sup *sup, const struct svc *s, const char *reason
 	/* One that never ran (a dependency failed) exits 1. */
 	sup->sd.have_status = true;
 	sup->sd.status = s->has_status ? s->last_status : 1 << 8;
-	begin(sup, reason);
+	begin(sup, reason, false);
 }
 
 /* Passes a stop request on to the services that take them as they come. */
@@ -239,7 +303,7 @@ void shutdown_request(struct sup *sup, int sig, const char *reason)
 		sd->request_sig = sig;
 		switch (sd->phase) {
 		case SD_NONE:
-			begin(sup, reason);
+			begin(sup, reason, true);
 			return;
 		case SD_WAITING:
 			/* --wait-all: passed on to the leftovers, and now they get the grace. */
@@ -251,11 +315,18 @@ void shutdown_request(struct sup *sup, int sig, const char *reason)
 		case SD_KILLING:
 			(void)forward_leftovers(sup, sig);
 			return;
+		case SD_DRAINING:
 		case SD_SERVICES:
 		case SD_DONE:
 			log_info(1, "%s: already shutting down (%s)", reason, sd->reason);
 			return;
 		}
+		return;
+	}
+	if (sd->phase == SD_DRAINING && !sup->conf.force_on_second_stop) {
+		/* The services get the stop now, from the next pass: not a second one. */
+		drain_over(sup, "stop request again");
+		sup_changed(sup);
 		return;
 	}
 	if (sup->conf.force_on_second_stop) {
@@ -277,7 +348,8 @@ void shutdown_kill_all(struct sup *sup, const char *why)
 
 	log_error("%s: killing every process", why);
 	if (sd->phase == SD_NONE)
-		begin(sup, why);
+		begin(sup, why, false);
+	drain_over(sup, why);
 	for (i = 0; i < sup->nsvcs; i++) {
 		struct svc *s = sup->svcs[i];
 
@@ -293,6 +365,8 @@ void shutdown_kill_all(struct sup *sup, const char *why)
 
 void shutdown_services_down(struct sup *sup)
 {
+	/* Every service ended while draining: nothing is left to wait for. */
+	drain_over(sup, "no service is left running");
 	if (sup->sd.phase != SD_SERVICES)
 		return;
 	sup->sd.phase = SD_LEFTOVERS;
@@ -311,6 +385,7 @@ void shutdown_after_reap(struct sup *sup)
 
 	switch (sd->phase) {
 	case SD_NONE:
+	case SD_DRAINING:
 	case SD_SERVICES:
 	case SD_DONE:
 		return;

@@ -24,6 +24,7 @@
 
 #include "control.h"
 #include "core.h"
+#include "diag.h"
 #include "log.h"
 #include "output.h"
 #include "version.h"
@@ -214,14 +215,17 @@ static void schedule(struct sup *sup)
 			shutdown_start(sup, "no service is left running");
 		return;
 	}
-	/* Shutting down: each service stops once nothing after it runs. */
+	/*
+	 * Shutting down: each service stops once nothing after it runs. While
+	 * draining, those that run keep running; those that wait serve nothing.
+	 */
 	for (i = 0; i < sup->nsvcs; i++) {
 		struct svc *s = sup->svcs[i];
 
 		if (s->state == ST_WAITING || s->state == ST_BACKOFF)
 			svc_handle(s, EV_STOP);
 		else if ((s->state == ST_STARTING || s->state == ST_RUNNING) &&
-			 !has_active_dependents(sup, s))
+			 sup->sd.phase != SD_DRAINING && !has_active_dependents(sup, s))
 			svc_handle_sig(s, EV_STOP, sup->sd.request_sig);
 	}
 	for (i = 0; i < sup->nsvcs; i++)
@@ -332,6 +336,7 @@ static int reload(struct sup *sup, char *err, size_t errlen)
 	}
 	sup->conf.grace = nc.grace;
 	sup->conf.shutdown_timeout = nc.shutdown_timeout;
+	sup->conf.shutdown_delay = nc.shutdown_delay;
 	sup->conf.log_format = nc.log_format;
 	/* Services that follow the [warden] log_format follow its change at once. */
 	for (i = 0; i < sup->nsvcs; i++) {
@@ -398,6 +403,9 @@ void sup_json(const struct sup *sup, struct wd_json *j)
 	wd_json_int(j, "pid", sup->self);
 	wd_json_str(j, "mode", sup_mode_name(sup));
 	wd_json_bool(j, "shutting_down", sup_shutting_down_now(sup));
+	wd_json_bool(j, "draining", sup->sd.phase == SD_DRAINING);
+	if (sup->sd.phase == SD_DRAINING)
+		wd_json_uint(j, "drain_left_ms", shutdown_drain_left(sup) / WD_NSEC_PER_MSEC);
 	wd_json_uint(j, "uptime_ms", (wd_now() - sup->started) / WD_NSEC_PER_MSEC);
 	wd_json_str(j, "config", sup->conf.path);
 }
@@ -429,8 +437,8 @@ int sup_control(struct sup *sup, enum ctl_verb verb, struct svc *s, char *err, s
 		svc_handle(s, verb == CTL_START ? EV_START : EV_RESTART);
 		return 0;
 	case CTL_RELOAD:
-		if (!sup->conf.path) {
-			snprintf(err, errlen, "init mode has no config file to reload");
+		if (init) {
+			snprintf(err, errlen, "init mode does not reload a config file");
 			return -1;
 		}
 		return reload(sup, err, errlen);
@@ -522,25 +530,36 @@ static void open_control(struct sup *sup, const char *control_path)
 	}
 }
 
-static void started_event(struct sup *sup)
+/*
+ * warden.started, with the build and what warden finds about its world
+ * (diag.c), then a warden.warning for what looks wrong there. Only for
+ * those who will read it (events, -v): the probes cost system calls.
+ */
+static void started_event(struct sup *sup, bool subreaper)
 {
 	struct wd_json *j;
+	struct diag d;
 
-	if (!events_on())
+	if (!events_on() && log_verbosity < 1)
 		return;
-	j = event_begin("warden.started");
-	wd_json_str(j, "version", WARDEN_VERSION);
-	wd_json_int(j, "pid", sup->self);
-	wd_json_bool(j, "pid1", sup->pid1);
-	wd_json_bool(j, "subreaper", !sup->pid1);
-	wd_json_str(j, "mode", sup_mode_name(sup));
-	wd_json_str(j, "config", sup->conf.path);
-	wd_json_uint(j, "services", sup->nsvcs);
-	if (sup->conf.mode != MODE_SUPERVISOR)
-		wd_json_strv(j, "command", sup->svcs[0]->conf.argv);
-	else
-		wd_json_null(j, "command");
-	event_emit(j);
+	diag_gather(&d);
+	if (events_on()) {
+		j = event_begin("warden.started");
+		wd_json_str(j, "version", WARDEN_VERSION);
+		wd_json_int(j, "pid", sup->self);
+		wd_json_bool(j, "pid1", sup->pid1);
+		wd_json_bool(j, "subreaper", subreaper);
+		wd_json_str(j, "mode", sup_mode_name(sup));
+		wd_json_str(j, "config", sup->conf.path);
+		wd_json_uint(j, "services", sup->nsvcs);
+		if (sup->conf.mode != MODE_SUPERVISOR)
+			wd_json_strv(j, "command", sup->svcs[0]->conf.argv);
+		else
+			wd_json_null(j, "command");
+		diag_json(&d, j);
+		event_emit(j);
+	}
+	diag_warn(&d, &sup->conf, sup->pid1, subreaper);
 }
 
 /* What supervisor mode needs and init mode does without. */
@@ -558,6 +577,13 @@ static int setup_services_env(struct sup *sup)
 			log_errno(errno, "cannot open /dev/null");
 			return -1;
 		}
+	}
+	/* Init mode's command restarts only by a file's restart =: then where it started. */
+	if (sup->conf.mode != MODE_SUPERVISOR && sup->conf.svcs[0].restart != RESTART_NEVER) {
+		sup->workdir = getcwd(NULL, 0);
+		if (!sup->workdir)
+			log_errno(errno, "cannot tell the working directory; a restarted COMMAND "
+					 "runs in /");
 	}
 	if (sup->conf.mode != MODE_SUPERVISOR)
 		return 0;
@@ -612,7 +638,7 @@ int supervisor_check(const char *path)
 int supervisor_run(struct config *conf, const char *control_path, const sigset_t *orig_mask)
 {
 	struct sup sup;
-	bool orphaned = false;
+	bool orphaned = false, subreaper = false;
 	size_t i;
 	int r;
 
@@ -627,7 +653,8 @@ int supervisor_run(struct config *conf, const char *control_path, const sigset_t
 	sup.pid1 = sup.self == 1;
 	close_inherited(&sup);
 	if (!sup.pid1) {
-		if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
+		if (!subreaper)
 			log_errno(errno, "cannot become a subreaper; orphans will not be reaped");
 		else
 			log_info(1, "not PID 1, acting as a subreaper");
@@ -674,7 +701,7 @@ int supervisor_run(struct config *conf, const char *control_path, const sigset_t
 	open_control(&sup, control_path);
 	sup.watch_exec = sup.conf.mode == MODE_SUPERVISOR || sup.nsvcs > 1 || sup.ctl ||
 			 events_on() || log_verbosity > 0;
-	started_event(&sup);
+	started_event(&sup, subreaper);
 	if (sup.conf.detach_tty)
 		detach_tty();
 

@@ -74,7 +74,10 @@ def test_status_reply_fields_and_values(wh):
     w.wait_state("notifier", "running")
     wait_for(lambda: w.svc("notifier")["status"] == "all good", 10, "notifier's STATUS=")
     r = w.request(b"status\n")
-    assert r["ok"] is True and set(r) == {"ok", "services"}, r
+    assert r["ok"] is True and set(r) == {"ok", "warden", "services"}, r
+    assert set(r["warden"]) == {"pid", "mode", "shutting_down", "draining", "uptime_ms",
+                                "config"}, r["warden"]
+    assert r["warden"]["shutting_down"] is False and r["warden"]["draining"] is False
     svcs = {s["name"]: s for s in r["services"]}
     assert [s["name"] for s in r["services"]] == ["web", "notifier", "flaky", "once"]
     for s in r["services"]:
