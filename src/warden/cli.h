@@ -30,6 +30,7 @@ struct cmdline {
 	const char *events;
 	const char *config;  /* -c: supervisor mode */
 	const char *control; /* --control PATH */
+	const char *http;    /* --http ADDR:PORT (checked) */
 	bool check;	     /* --check: validate the config and exit */
 
 	/* For tini and dumb-init; warden's own command line leaves them as they are. */
