@@ -6,6 +6,7 @@ sent (every header, the body byte for byte, where the connection ended) and
 can send what no well-behaved client would. Loopback only.
 """
 
+import os
 import socket
 import time
 
@@ -99,3 +100,23 @@ def wait_serving(port, run, timeout=20, host="127.0.0.1"):
         except (ConnectionRefusedError, ConnectionResetError):
             return None
     return wait_for(pred, timeout, f"warden to answer on port {port}")
+
+
+def connections_of(pid):
+    """How many TCP connections (not listening sockets) process PID holds."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    n = 0
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                n += fields[3] != "0A" and fields[9] in inodes  # 0A: LISTEN
+    return n

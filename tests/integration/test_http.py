@@ -410,12 +410,13 @@ def test_a_thousand_connections(warden_pid1):
     raise_nofile(2300)
     go, done = h.path("go"), h.path("done")
     rec_log, rec_ready = h.path("signals"), h.path("rec-ready")
+    orphans = helper("orphans")
     sup, port = start_sup(h, f"""
         [rec]
         command = {helper("sigrecord")} -r {q(rec_ready)} {q(rec_log)}
         forward_signals = USR1
         [maker]
-        command = sh -c '{wait_file_sh(go, 60)}; exec {helper("orphans")} 50 --done {q(done)} --then-sleep 60'
+        command = sh -c '{wait_file_sh(go, 60)}; exec {orphans} 50 --done {q(done)} --then-sleep 60'
         """.replace("\n        ", "\n"))
     wait_for(rec_ready.exists, 20, "sigrecord to be ready")
     wait_status(port, "/readyz", 200)
