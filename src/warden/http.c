@@ -43,6 +43,11 @@
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 
+/* The status line and headers of an answer fit in this. */
+#define HTTP_HEAD_MAX 512
+/* A slot's buffers: the request, then the head of the answer. */
+#define HTTP_SLOT_BYTES (HTTP_REQUEST_MAX + HTTP_HEAD_MAX)
+
 enum phase { READING, WRITING, LINGERING };
 
 struct conn {
@@ -51,7 +56,7 @@ struct conn {
 	enum phase phase;
 	char *in; /* HTTP_REQUEST_MAX bytes, the slot's own */
 	size_t inlen;
-	char head[512]; /* the status line and headers of the answer */
+	char *head; /* HTTP_HEAD_MAX bytes: the status line and headers of the answer */
 	size_t headlen;
 	const char *body;
 	size_t bodylen; /* what is sent of it: 0 for HEAD */
@@ -67,7 +72,7 @@ struct http {
 	wd_io io;
 	wd_timer pause; /* accepting again, after running out of descriptors */
 	char addr[HTTP_ADDR_MAX];
-	char *bufs; /* the slots' request buffers, touched only when used */
+	char *bufs; /* the slots' buffers, touched only when used */
 	struct conn conns[HTTP_CONNS_MAX];
 };
 
@@ -192,7 +197,7 @@ static void reply(struct conn *c, bool head_only, int status, const char *type, 
 	/* The C locale's names are HTTP's (warden never calls setlocale()). */
 	if (!gmtime_r(&now, &tm) || !strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm))
 		date[0] = '\0';
-	n = snprintf(c->head, sizeof(c->head),
+	n = snprintf(c->head, HTTP_HEAD_MAX,
 		     "HTTP/1.1 %d %.*s\r\n"
 		     "Content-Type: %s\r\n"
 		     "Content-Length: %zu\r\n"
@@ -205,7 +210,7 @@ static void reply(struct conn *c, bool head_only, int status, const char *type, 
 		     status, (int)strlen(status_text(status)) - 1, status_text(status), type, len,
 		     date[0] ? "Date: " : "", date, date[0] ? "\r\n" : "",
 		     status == 405 ? "Allow: GET, HEAD\r\n" : "");
-	c->headlen = n > 0 && (size_t)n < sizeof(c->head) ? (size_t)n : 0;
+	c->headlen = n > 0 && n < HTTP_HEAD_MAX ? (size_t)n : 0;
 	c->owned = owned;
 	c->body = body;
 	c->bodylen = head_only ? 0 : len;
@@ -630,7 +635,7 @@ int http_open(struct sup *sup, const char *addr, struct http **ret, char *err, s
 	h = calloc(1, sizeof(*h));
 	/* Untouched until a connection uses its part: no memory while nobody connects. */
 	if (h)
-		h->bufs = calloc(HTTP_CONNS_MAX, HTTP_REQUEST_MAX);
+		h->bufs = calloc(HTTP_CONNS_MAX, HTTP_SLOT_BYTES);
 	if (!h || !h->bufs) {
 		free(h);
 		snprintf(err, errlen, "out of memory");
@@ -645,7 +650,8 @@ int http_open(struct sup *sup, const char *addr, struct http **ret, char *err, s
 		c->io.fd = -1;
 		c->io.cb = on_conn;
 		c->io.data = c;
-		c->in = h->bufs + i * HTTP_REQUEST_MAX;
+		c->in = h->bufs + i * HTTP_SLOT_BYTES;
+		c->head = c->in + HTTP_REQUEST_MAX;
 		c->timer.cb = on_conn_deadline;
 		c->timer.data = c;
 	}
