@@ -18,7 +18,8 @@ import psutil
 import pytest
 
 from conftest import WARDEN, helper, q, run_direct, wait_file_sh, wait_for
-from httpc import Reply, connections_of, exchange, free_port, get, request, wait_serving
+from httpc import (Reply, connections_of, exchange, free_port, get, read_all, request,
+                   wait_serving)
 from svlib import EXIT_CONFIG, Sup, wait_stamp
 
 pytestmark = pytest.mark.timeout(120)
@@ -385,6 +386,49 @@ def test_slowloris_is_cut_at_the_read_deadline(warden_pid1):
     assert any(got.values()), "no slow client got its 408"
     r.kill(signal.SIGTERM)
     assert r.wait(20) == 143
+
+
+def send_queue(local_port, remote_port):
+    """Bytes waiting to be sent on the loopback connection between the two ports."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[1] == f"0100007F:{local_port:04X}" and \
+                    fields[2] == f"0100007F:{remote_port:04X}":
+                return int(fields[4].split(":")[0], 16)
+    raise AssertionError(f"no connection {local_port} -> {remote_port} in /proc/net/tcp")
+
+
+def test_large_answer_to_a_slow_reader(warden_pid1):
+    """An answer larger than the socket takes at once goes out as the client reads it; the
+    loop answers others meanwhile."""
+    h = warden_pid1
+    n = 400
+    # Finished oneshots keep their entries; keep, running, keeps warden up.
+    sup, port = start_sup(h, "[keep]\ncommand = sleep 60\n" +
+                          "".join(f"[s{i}]\ntype = oneshot\ncommand = true\n" for i in range(n)))
+    wait_status(port, "/readyz", 200, timeout=60)
+    slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A small window and small segments: warden's side cannot take the answer at once.
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    slow.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+    slow.connect(("127.0.0.1", port))
+    slow.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+    # Not reading: warden waits for the socket to take more, and serves the others.
+    t0 = time.monotonic()
+    for _ in range(20):
+        assert get(port, "/livez").status == 200
+    assert time.monotonic() - t0 < 10
+    # The rest of the answer waits in warden's send queue meanwhile.
+    assert send_queue(port, slow.getsockname()[1]) > 0
+    got = Reply(read_all(slow, timeout=30)).check_framing()
+    slow.close()
+    assert got.status == 200 and len(got.body) > 64 * 1024
+    doc = json.loads(got.body)
+    assert [x["name"] for x in doc["services"]] == ["keep"] + [f"s{i}" for i in range(n)]
+    assert {x["state"] for x in doc["services"][1:]} == {"exited"}
+    assert sup.stop() == 0, sup.err()
 
 
 def raise_nofile(n):
