@@ -593,6 +593,19 @@ def test_port_in_use(warden_pid1):
     assert not marker.exists()
 
 
+def test_reload_keeps_the_endpoint(warden_sub):
+    h = warden_sub
+    sup, port = start_sup(h, "[svc]\ncommand = sleep 60\n")
+    other = free_port()
+    ev = sup.reload(f"[warden]\nhttp = 127.0.0.1:{other}\n[svc]\ncommand = sleep 60\n")
+    assert ev["event"] == "config.reloaded", ev
+    assert "warden: reload: http takes effect at the next start; kept as it was\n" in sup.err()
+    check(port, "/readyz/svc", 200, "ok")
+    with pytest.raises(ConnectionRefusedError):
+        get(other, "/livez")
+    assert sup.stop() == 0, sup.err()
+
+
 def test_http_flag_overrides_the_key(warden_sub):
     h = warden_sub
     port = free_port()
