@@ -12,13 +12,14 @@
 
 #include "cli.h"
 #include "diag.h"
+#include "httpparse.h"
 #include "log.h"
 #include "supervisor.h"
 #include "version.h"
 
 static const char usage[] =
 	"Usage: warden [OPTIONS] [--] COMMAND [ARG...]\n"
-	"       warden [-v] [--events DEST] [--control PATH] [--check] -c FILE\n"
+	"       warden [-v] [--events DEST] [--control PATH] [--http ADDR:PORT] [--check] -c FILE\n"
 	"       warden [OPTIONS] [--check] -c FILE [--] COMMAND [ARG...]\n"
 	"       warden ctl [--control PATH] VERB [ARG...]\n"
 	"Run COMMAND as a well-behaved PID 1: reap every zombie, forward signals,\n"
@@ -31,6 +32,8 @@ static const char usage[] =
 	"      --check              with -c: check FILE (and COMMAND's settings) and exit\n"
 	"      --control PATH       a control socket for warden ctl (see warden-ctl(1));\n"
 	"                           in init mode COMMAND is the service 'main'\n"
+	"      --http ADDR:PORT     serve /livez, /readyz and /status over HTTP on\n"
+	"                           ADDR:PORT (127.0.0.1:9100, [::1]:9100; see warden(7))\n"
 	"  -g, --group              forward signals to COMMAND's whole process group\n"
 	"  -r, --rewrite FROM:TO    forward signal FROM as TO (TO 0 drops it); repeatable\n"
 	"  -p, --pdeathsig SIG      get SIG when warden's parent dies, and forward it\n"
@@ -77,6 +80,7 @@ enum {
 	OPT_CONTROL,
 	OPT_SHUTDOWN_DELAY,
 	OPT_READY,
+	OPT_HTTP,
 };
 
 static const struct option options[] = {
@@ -95,6 +99,7 @@ static const struct option options[] = {
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"shutdown-delay", required_argument, NULL, OPT_SHUTDOWN_DELAY},
 	{"ready", required_argument, NULL, OPT_READY},
+	{"http", required_argument, NULL, OPT_HTTP},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -267,6 +272,19 @@ int cli_parse(int argc, char **argv, struct cmdline *o)
 					"--control needs an absolute path under 108 bytes");
 			o->control = optarg;
 			break;
+		case OPT_HTTP: {
+			struct sockaddr_storage sa;
+			socklen_t len;
+			const char *why;
+
+			if (http_addr_parse(optarg, &sa, &len, &why) < 0)
+				return usage_error("invalid --http '%s': %s (expected IPV4:PORT or "
+						   "[IPV6]:PORT, such as 127.0.0.1:9100 or "
+						   "[::1]:9100)",
+						   optarg, why);
+			o->http = optarg;
+			break;
+		}
 		case 'v':
 			log_verbosity++;
 			break;
@@ -376,6 +394,8 @@ int cli_build(const struct cmdline *o, struct config *c)
 	c->detach_tty = o->detach_tty;
 	c->stop_on_tty_signals = o->stop_on_tty_signals;
 	c->warn_reaped = o->warn_reaped;
+	if (o->http)
+		snprintf(c->http, sizeof(c->http), "%s", o->http);
 	s->forward_group = o->group;
 	for (sig = 1; sig <= WD_SIGRTMAX && sig < NSIG; sig++)
 		s->rewrite[sig] = (unsigned char)o->rewrite[sig];

@@ -30,6 +30,7 @@ struct cmdline {
 	const char *events;
 	const char *config;  /* -c: supervisor mode */
 	const char *control; /* --control PATH */
+	const char *http;    /* --http ADDR:PORT (checked) */
 	bool check;	     /* --check: validate the config and exit */
 
 	/* Init mode's settings that a file's key can also set. */

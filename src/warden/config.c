@@ -13,6 +13,7 @@
 #include <warden/signals.h>
 
 #include "config.h"
+#include "httpparse.h"
 
 /* Bounds on what a user controls. */
 #define MAX_SERVICES 4096
@@ -80,6 +81,7 @@ enum global_key {
 	G_CONTROL,
 	G_CONTROL_GROUP,
 	G_SHUTDOWN_DELAY,
+	G_HTTP,
 	NGLOBALKEYS
 };
 
@@ -90,6 +92,7 @@ static const char *const global_keys[NGLOBALKEYS] = {
 	[G_CONTROL] = "control",
 	[G_CONTROL_GROUP] = "control_group",
 	[G_SHUTDOWN_DELAY] = "shutdown_delay",
+	[G_HTTP] = "http",
 };
 
 /* The state of one parse. */
@@ -799,6 +802,25 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 	}
 }
 
+_Static_assert(sizeof(((struct config *)0)->http) >= HTTP_ADDR_MAX, "http = fits in struct config");
+
+/* http = ADDR:PORT: checked here, so that a bad one fails before anything starts. */
+static void set_http(struct parse *p, const char *v)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	const char *why;
+
+	if (http_addr_parse(v, &sa, &len, &why) < 0) {
+		fail(p, p->line,
+		     "invalid http '%s': %s (expected IPV4:PORT or [IPV6]:PORT, such as "
+		     "127.0.0.1:9100 or [::1]:9100)",
+		     v, why);
+		return;
+	}
+	snprintf(p->c->http, sizeof(p->c->http), "%s", v);
+}
+
 static void set_global_key(struct parse *p, int k, const char *v)
 {
 	struct config *c = p->c;
@@ -851,6 +873,9 @@ static void set_global_key(struct parse *p, int k, const char *v)
 	}
 	case G_SHUTDOWN_DELAY:
 		set_duration(p, global_keys[k], v, &c->shutdown_delay);
+		break;
+	case G_HTTP:
+		set_http(p, v);
 		break;
 	case NGLOBALKEYS:
 		break;

@@ -137,6 +137,7 @@ struct config {
 	bool control_off;	    /* control = off */
 	bool has_control_group;
 	gid_t control_gid; /* read-only control for this group */
+	char http[64];	   /* the HTTP endpoint's ADDR:PORT (http.h); "": none */
 	/* Init mode and its tini and dumb-init forms. */
 	bool remap_exit[256];	  /* these final exit codes become 0 */
 	int pdeathsig;		  /* warden's own parent-death signal; 0: none */

@@ -32,9 +32,6 @@
 #include "log.h"
 #include "supervisor.h"
 
-/* A reply may be this large (dump of a thousand services and their trees). */
-#define REPLY_MAX (64 << 20)
-
 /*
  * A dump reads /proc for every process of every service: dumps may take
  * this share of warden's time at most, however fast clients ask for them,
@@ -325,47 +322,53 @@ static void tree_json(struct wd_json *j, const struct wd_proc_table *t, pid_t ro
 	wd_json_close(j, '[');
 }
 
-static void do_status(struct client *c, struct ctl_request *r, bool dump)
+void control_status_json(struct sup *sup, struct wd_json *j, char *const *names, size_t nnames,
+			 bool dump)
 {
-	struct sup *sup = c->ctl->sup;
 	struct wd_proc_table *table = NULL;
-	struct wd_json j;
 	size_t i, k;
 
-	if (wd_json_begin_alloc(&j, REPLY_MAX) < 0) {
-		client_close(c);
-		return;
-	}
 	/* One look at /proc for every tree of the dump, not one per service. */
 	if (dump && wd_proc_table_read(&table) < 0)
 		table = NULL;
-	wd_json_bool(&j, "ok", true);
+	wd_json_bool(j, "ok", true);
 	/* warden's own state in both: a status shows a shutdown (a drain) under way. */
-	wd_json_open(&j, "warden", '{');
-	sup_json(sup, &j);
+	wd_json_open(j, "warden", '{');
+	sup_json(sup, j);
 	if (dump) {
-		wd_json_open(&j, "self", '[');
-		process_json(&j, getpid());
-		wd_json_close(&j, '[');
+		wd_json_open(j, "self", '[');
+		process_json(j, getpid());
+		wd_json_close(j, '[');
 	}
-	wd_json_close(&j, '}');
-	wd_json_open(&j, "services", '[');
+	wd_json_close(j, '}');
+	wd_json_open(j, "services", '[');
 	for (i = 0; i < sup_count(sup); i++) {
 		struct svc *s = sup_get(sup, i);
-		bool named = r->nargs == 0;
+		bool named = nnames == 0;
 
-		for (k = 0; k < r->nargs && !named; k++)
-			named = strcmp(r->args[k], svc_name(s)) == 0;
+		for (k = 0; k < nnames && !named; k++)
+			named = strcmp(names[k], svc_name(s)) == 0;
 		if (!named)
 			continue;
-		wd_json_open(&j, NULL, '{');
-		svc_json(s, &j, dump);
+		wd_json_open(j, NULL, '{');
+		svc_json(s, j, dump);
 		if (dump)
-			tree_json(&j, table, svc_pid(s));
-		wd_json_close(&j, '}');
+			tree_json(j, table, svc_pid(s));
+		wd_json_close(j, '}');
 	}
-	wd_json_close(&j, '[');
+	wd_json_close(j, '[');
 	wd_proc_table_free(table);
+}
+
+static void do_status(struct client *c, struct ctl_request *r, bool dump)
+{
+	struct wd_json j;
+
+	if (wd_json_begin_alloc(&j, CONTROL_REPLY_MAX) < 0) {
+		client_close(c);
+		return;
+	}
+	control_status_json(c->ctl->sup, &j, r->args, r->nargs, dump);
 	client_send(c, &j);
 }
 

@@ -12,9 +12,13 @@
 #include <sys/types.h>
 
 struct sup;
+struct wd_json;
 
 /* At most this many clients at once; the longest idle one makes room. */
 #define CONTROL_CLIENTS_MAX 128
+
+/* A reply may be this large (dump of a thousand services and their trees). */
+#define CONTROL_REPLY_MAX (64 << 20)
 
 /*
  * The default socket path: /run/warden/control.sock as root, else
@@ -39,6 +43,16 @@ void control_close(struct control *ctl);
 
 /* Something changed: pending "wait" requests look again. */
 void control_changed(struct control *ctl);
+
+/*
+ * What "status" answers (and "warden ctl status --json" prints), as members
+ * of the open JSON object j: "ok", then "services", each of the services
+ * named in names (all of them when nnames is 0); dump adds "warden" and
+ * every service's settings and process tree. The HTTP /status writes the
+ * same through here.
+ */
+void control_status_json(struct sup *sup, struct wd_json *j, char *const *names, size_t nnames,
+			 bool dump);
 
 /* The client side: "warden ctl [--control PATH] VERB [ARG...]". */
 int ctl_main(int argc, char **argv);

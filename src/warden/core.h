@@ -158,6 +158,7 @@ struct shutdown {
 struct sup {
 	struct config conf;
 	struct control *ctl; /* the control socket, or NULL */
+	struct http *http;   /* the HTTP endpoint, or NULL */
 	struct svc **svcs;
 	size_t nsvcs;
 	wd_loop *loop;

@@ -62,6 +62,9 @@ int main(int argc, char **argv)
 			log_error("%s", err);
 			return EXIT_WARDEN;
 		}
+		/* --http overrides the file's http =, as --control does control =. */
+		if (cl.http)
+			snprintf(conf.http, sizeof(conf.http), "%s", cl.http);
 	} else {
 		r = cli_build(&cl, &conf);
 		if (r >= 0)

@@ -722,6 +722,21 @@ bool svc_is_failed(const struct svc *s)
 	return s->state == ST_FAILED;
 }
 
+bool svc_is_essential(const struct svc *s)
+{
+	return s->conf.essential;
+}
+
+const char *svc_state_text(const struct svc *s)
+{
+	return state_names[s->state];
+}
+
+const char *svc_last_exit(const struct svc *s, char *buf, size_t size)
+{
+	return s->has_status ? wd_status_describe(s->last_status, buf, size) : NULL;
+}
+
 void svc_json(const struct svc *s, struct wd_json *j, bool dump)
 {
 	char words[64];

@@ -23,6 +23,7 @@
 #include <warden/signals.h>
 
 #include "control.h"
+#include "http.h"
 #include "core.h"
 #include "diag.h"
 #include "log.h"
@@ -351,6 +352,8 @@ static int reload(struct sup *sup, char *err, size_t errlen)
 	    nc.control_gid != sup->conf.control_gid)
 		log_error("reload: control and control_group take effect at the next start; "
 			  "kept as they were");
+	if (strcmp(nc.http, sup->conf.http) != 0)
+		log_error("reload: http takes effect at the next start; kept as it was");
 	config_free(&nc);
 	resolve_deps(sup);
 	log_info(1, "reloaded %s: %u added, %u changed, %u removed", sup->conf.path, added, changed,
@@ -606,6 +609,11 @@ static void teardown(struct sup *sup)
 {
 	size_t i;
 
+	/* Still open when start-up failed after opening them. */
+	if (sup->ctl)
+		control_close(sup->ctl);
+	http_close(sup->http);
+
 	for (i = 0; i < sup->nsvcs; i++)
 		svc_free(sup->svcs[i]);
 	if (sup->svcs != sup->one_ptr)
@@ -699,7 +707,16 @@ int supervisor_run(struct config *conf, const char *control_path, const sigset_t
 	}
 	resolve_deps(&sup);
 	open_control(&sup, control_path);
-	sup.watch_exec = sup.conf.mode == MODE_SUPERVISOR || sup.nsvcs > 1 || sup.ctl ||
+	/* Unlike the control socket, probes that cannot be answered are bad config. */
+	if (sup.conf.http[0]) {
+		char err[CONFIG_ERR_MAX];
+
+		if (http_open(&sup, sup.conf.http, &sup.http, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
+	sup.watch_exec = sup.conf.mode == MODE_SUPERVISOR || sup.nsvcs > 1 || sup.ctl || sup.http ||
 			 events_on() || log_verbosity > 0;
 	started_event(&sup, subreaper);
 	if (sup.conf.detach_tty)
@@ -728,6 +745,8 @@ int supervisor_run(struct config *conf, const char *control_path, const sigset_t
 	if (sup.ctl)
 		control_close(sup.ctl);
 	sup.ctl = NULL;
+	http_close(sup.http);
+	sup.http = NULL;
 	capture_final(&sup, sup.conf.grace);
 	/* What was dropped is said before the last event, if it can be. */
 	output_flush(sup.conf.grace ? sup.conf.grace : WD_NSEC_PER_SEC);

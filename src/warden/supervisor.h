@@ -67,5 +67,11 @@ bool svc_is_ready(const struct svc *s);
 bool svc_has_ended(const struct svc *s);
 /* Ended for good with failure. */
 bool svc_is_failed(const struct svc *s);
+/* Essential: warden ends when it ends for good. */
+bool svc_is_essential(const struct svc *s);
+/* The name of its state, as status shows it ("running", "backoff", ...). */
+const char *svc_state_text(const struct svc *s);
+/* How its last run ended ("exited with status 1") into buf, or NULL before any did. */
+const char *svc_last_exit(const struct svc *s, char *buf, size_t size);
 
 #endif
