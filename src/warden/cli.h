@@ -31,6 +31,7 @@ struct cmdline {
 	const char *config;  /* -c: supervisor mode */
 	const char *control; /* --control PATH */
 	bool check;	     /* --check: validate the config and exit */
+	const char *health;  /* --health SPEC: main's health check */
 
 	/* For tini and dumb-init; warden's own command line leaves them as they are. */
 	enum svc_session session;

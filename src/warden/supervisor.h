@@ -68,4 +68,19 @@ bool svc_has_ended(const struct svc *s);
 /* Ended for good with failure. */
 bool svc_is_failed(const struct svc *s);
 
+/* A service's health, as its checks (health = ...) found it. */
+enum svc_health {
+	SVC_HEALTH_NONE,      /* no health check configured */
+	SVC_HEALTH_STARTING,  /* no verdict yet in this run */
+	SVC_HEALTH_HEALTHY,   /* its last check passed */
+	SVC_HEALTH_UNHEALTHY, /* health_failures checks in a row failed */
+};
+enum svc_health svc_health(const struct svc *s);
+/* "starting", "healthy", "unhealthy"; NULL for SVC_HEALTH_NONE. */
+const char *svc_health_name(enum svc_health h);
+/* Unhealthy past its threshold (health_failures consecutive failures). */
+bool svc_is_unhealthy(const struct svc *s);
+/* Health checks of the service that failed, over warden's life. */
+uint64_t svc_health_failed_total(const struct svc *s);
+
 #endif
