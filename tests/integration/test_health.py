@@ -10,6 +10,7 @@ events' exact keys, the health in warden ctl status, the wake-ups a check costs,
 values refused with the file, the line and the reason."""
 
 import http.server
+import json
 import os
 import socket
 import threading
@@ -204,6 +205,12 @@ def test_exec_check_unhealthy_and_back_without_restart(warden):
     assert health(sup, "web")[:2] == ("healthy", 0)
     st = status(sup)["web"]
     assert (st["state"], st["pid"], st["restarts"]) == ("running", pid, 0), st
+    # The dump has the same, and the check as configured.
+    r = run_ctl(["--control", sup.control_path, "dump"])
+    assert r.returncode == 0, describe(r)
+    dumped = {x["name"]: x for x in json.loads(r.stdout)["services"]}
+    assert (dumped["web"]["health"], dumped["web"]["health_check"]) == ("healthy", check)
+    assert (dumped["plain"]["health"], dumped["plain"]["health_check"]) == (None, None)
     assert sup.stop() == 0, sup.err()
     evs = sup.all_events()
     assert not select(evs, "service.stopping", "web", reason="unhealthy")
