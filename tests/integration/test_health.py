@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 
+import psutil
 import pytest
 
 from conftest import USAGE_HINT, helper, read_signals, run_direct, wait_for
@@ -224,7 +225,9 @@ def test_flaky_exec_check_resets_the_count(warden):
     unhealthy (each pass starts the count over), though it failed far more than 3 times."""
     cnt = warden.path("cnt")
     flaky = warden.path("flaky.sh")
-    flaky.write_text(f'n=$(cat {cnt} 2>/dev/null || echo 0)\necho $((n + 1)) > {cnt}\n'
+    # The count is replaced, never rewritten in place: the test never reads it half-written.
+    flaky.write_text(f'n=$(cat {cnt} 2>/dev/null || echo 0)\n'
+                     f'echo $((n + 1)) > {cnt}.new && mv {cnt}.new {cnt}\n'
                      '[ $((n % 3)) -eq 2 ]\n')
     sup = Sup(warden, f"""
         [web]
@@ -233,7 +236,7 @@ def test_flaky_exec_check_resets_the_count(warden):
         health_interval = 50ms
         health_failures = 3
         """)
-    wait_for(lambda: len(lines(cnt)) == 1 and int(lines(cnt)[0]) >= 12, 20, "12 checks")
+    wait_for(lambda: int((lines(cnt) or ["0"])[0]) >= 12, 20, "12 checks")
     h, failures, total, _ = health(sup, "web")
     assert h == "healthy" and failures <= 2 and total >= 7, (h, failures, total)
     assert sup.stop() == 0, sup.err()
@@ -265,12 +268,18 @@ def test_hung_exec_check_is_killed_at_its_timeout_and_reaped(warden):
     # Two checks, each of 300 ms, the second 100 ms after the first ended.
     assert parse_ts(ev["ts"]) - parse_ts(st["ts"]) >= 0.65, (st, ev)
     wait_for(lambda: len(lines(pids)) >= 4, 20, "four checks")
-    tree = sup.run.descendants()
-    alive = {ns_pid(p.pid) for p in tree if p.is_running()}
+    # Read before /proc: a check written down before the last one was reaped before that
+    # one started, whatever started since.
     earlier = [int(p) for p in lines(pids)[:-1]]
-    assert not alive & set(earlier), f"earlier checks {earlier} still in /proc: {tree}"
-    checks = [p for p in tree if p.status() != "zombie" and p.cmdline() == ["sleep", "61"]]
-    assert len(checks) <= 1, checks
+    in_ns, checks = set(), 0
+    for p in sup.run.descendants():
+        try:
+            in_ns.add(ns_pid(p.pid))  # zombies included: they are still in /proc
+            checks += p.status() != psutil.STATUS_ZOMBIE and p.cmdline() == ["sleep", "61"]
+        except (OSError, psutil.NoSuchProcess):
+            pass  # ended meanwhile
+    assert not in_ns & set(earlier), f"earlier checks {earlier} still in /proc: {in_ns}"
+    assert checks <= 1, f"{checks} checks at once"
     assert health(sup, "web")[3] == "timed out after 300ms"
     assert sup.stop() == 0, sup.err()
     assert not select(sup.all_events(), "orphan.reaped")
