@@ -79,6 +79,27 @@ static void check_svc(const struct config *c, size_t i)
 		break;
 	}
 	FUZZ_CHECK(!s->directory || s->directory[0] == '/');
+	FUZZ_CHECK(s->health_interval > 0 && s->health_timeout > 0 && s->health_failures >= 1);
+	FUZZ_CHECK(s->health == HEALTH_NONE || s->type != SVC_ONESHOT);
+	FUZZ_CHECK((s->health == HEALTH_NONE) == !s->health_spec);
+	switch (s->health) {
+	case HEALTH_EXEC:
+		FUZZ_CHECK(s->health_argv && s->health_argv[0]);
+		break;
+	case HEALTH_HTTP:
+		/* One request line, then headers: nothing of the path can break it. */
+		FUZZ_CHECK(s->health_request && strncmp(s->health_request, "GET /", 5) == 0);
+		FUZZ_CHECK(strchr(s->health_request, '\r') ==
+			   strstr(s->health_request, " HTTP/1.0\r") + 9);
+		FUZZ_CHECK(strlen(s->health_request) < 2048);
+		/* fall through */
+	case HEALTH_TCP:
+		FUZZ_CHECK(s->health_host && s->health_port && s->health_port[0]);
+		break;
+	case HEALTH_NONE:
+		FUZZ_CHECK(!s->health_argv && !s->health_host && !s->health_request);
+		break;
+	}
 }
 
 /* What inih reports for one section: "key = value\n" lines, as fingerprints. */

@@ -55,6 +55,9 @@ static const char usage[] =
 	"      --ready SPEC         when COMMAND is ready: notify, fd:N, exec:CHECK,\n"
 	"                           tcp:HOST:PORT or none (default: once it has started)\n"
 	"      --preserve-fds N     pass descriptors 3 to 3+N-1 to COMMAND (N up to 1021)\n"
+	"      --health SPEC        check COMMAND's health while it runs: exec:CMD,\n"
+	"                           tcp:HOST:PORT or http://HOST:PORT/PATH, every 10s;\n"
+	"                           3 failures in a row stop it (see warden.conf(5))\n"
 	"      --events DEST        write lifecycle events as JSON lines to DEST:\n"
 	"                           a file (appended), 'stderr' or 'fd:N'\n"
 	"  -v, --verbose            say what happens on stderr; repeat for more\n"
@@ -81,6 +84,7 @@ enum {
 	OPT_SHUTDOWN_DELAY,
 	OPT_READY,
 	OPT_HTTP,
+	OPT_HEALTH,
 };
 
 static const struct option options[] = {
@@ -100,6 +104,7 @@ static const struct option options[] = {
 	{"shutdown-delay", required_argument, NULL, OPT_SHUTDOWN_DELAY},
 	{"ready", required_argument, NULL, OPT_READY},
 	{"http", required_argument, NULL, OPT_HTTP},
+	{"health", required_argument, NULL, OPT_HEALTH},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -257,6 +262,10 @@ int cli_parse(int argc, char **argv, struct cmdline *o)
 				return usage_error("invalid number '%s' for --preserve-fds (0-%d)",
 						   optarg, CONFIG_FDS_MAX - 3);
 			break;
+		case OPT_HEALTH:
+			init_only = "--health";
+			o->health = optarg;
+			break;
 		case OPT_EVENTS:
 			o->events = optarg;
 			break;
@@ -407,6 +416,14 @@ int cli_build(const struct cmdline *o, struct config *c)
 	s->exit_group_signal = o->term_group_at_exit ? o->rewrite[SIGTERM] : 0;
 	s->reset_signals = o->reset_child_signals;
 	s->exec_fail_code = o->exec_fail_code;
+	if (o->health) {
+		char why[256];
+
+		if (config_set_health(s, o->health, why, sizeof(why)) < 0) {
+			config_free(c);
+			return usage_error("invalid --health '%s': %s", o->health, why);
+		}
+	}
 	if (o->config) {
 		char err[CONFIG_ERR_MAX];
 

@@ -32,6 +32,7 @@ struct cmdline {
 	const char *control; /* --control PATH */
 	const char *http;    /* --http ADDR:PORT (checked) */
 	bool check;	     /* --check: validate the config and exit */
+	const char *health;  /* --health SPEC: main's health check */
 
 	/* Init mode's settings that a file's key can also set. */
 	uint64_t shutdown_delay; /* ns */

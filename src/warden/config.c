@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -16,6 +17,7 @@
 #include "httpparse.h"
 
 /* Bounds on what a user controls. */
+#define MAX_HEALTH_PATH 1024 /* an http:// check's path, so that its request stays small */
 #define MAX_SERVICES 4096
 #define MAX_LINE 65536
 #define MAX_NAME 48 /* inih keeps section names up to 50 bytes */
@@ -45,6 +47,12 @@ enum svc_key {
 	K_KILL_GROUP,
 	K_LOG_FORMAT,
 	K_FORWARD_SIGNALS,
+	K_HEALTH,
+	K_HEALTH_INTERVAL,
+	K_HEALTH_TIMEOUT,
+	K_HEALTH_FAILURES,
+	K_HEALTH_START_PERIOD,
+	K_ON_UNHEALTHY,
 	NSVCKEYS
 };
 
@@ -72,6 +80,12 @@ static const char *const svc_keys[NSVCKEYS] = {
 	[K_KILL_GROUP] = "kill_group",
 	[K_LOG_FORMAT] = "log_format",
 	[K_FORWARD_SIGNALS] = "forward_signals",
+	[K_HEALTH] = "health",
+	[K_HEALTH_INTERVAL] = "health_interval",
+	[K_HEALTH_TIMEOUT] = "health_timeout",
+	[K_HEALTH_FAILURES] = "health_failures",
+	[K_HEALTH_START_PERIOD] = "health_start_period",
+	[K_ON_UNHEALTHY] = "on_unhealthy",
 };
 
 enum global_key {
@@ -545,6 +559,10 @@ static void svc_defaults(struct svc_conf *s, enum log_format lf)
 	s->stop_timeout = 10 * WD_NSEC_PER_SEC;
 	s->kill_group = true;
 	s->log_format = lf;
+	s->health_interval = 10 * WD_NSEC_PER_SEC;
+	s->health_timeout = WD_NSEC_PER_SEC;
+	s->health_failures = 3;
+	s->on_unhealthy = ON_UNHEALTHY_RESTART;
 	for (sig = 0; sig <= WD_SIGRTMAX; sig++)
 		s->rewrite[sig] = (unsigned char)sig;
 	s->session = SESSION_GROUP;
@@ -583,6 +601,65 @@ static void set_forward(struct parse *p, struct svc_conf *s, const char *v)
 	strv_free(words);
 }
 
+/*
+ * HOST:PORT, the len bytes at v, as tcp: checks and http:// checks take
+ * it: HOST an IP address ([::1] for IPv6) or localhost (there is no
+ * resolver in the loop), PORT 1 to 65535; an empty PORT is dflt_port when
+ * there is one. Fills *ret_host (without brackets) and *ret_port,
+ * malloc'd. Returns 0, -EINVAL or -ENOMEM.
+ */
+static int parse_hostport(const char *v, size_t len, const char *dflt_port, char **ret_host,
+			  char **ret_port)
+{
+	char host[64], port[8];
+	const char *colon = NULL;
+	struct in6_addr a;
+	unsigned long n;
+	size_t hl, i;
+
+	for (i = len; i > 0 && !colon; i--)
+		if (v[i - 1] == ':')
+			colon = v + i - 1;
+	/* [::1] without a port: its last colon is inside the brackets. */
+	if (colon && len > 0 && v[0] == '[' && v[len - 1] == ']')
+		colon = NULL;
+	hl = colon ? (size_t)(colon - v) : len;
+	if (!colon && !dflt_port)
+		return -EINVAL;
+	if (colon) {
+		size_t pl = len - hl - 1;
+
+		if (pl == 0 || pl >= sizeof(port))
+			return -EINVAL;
+		memcpy(port, colon + 1, pl);
+		port[pl] = '\0';
+		if (parse_uint(port, 65535, 10, &n) < 0 || n == 0)
+			return -EINVAL;
+	} else {
+		snprintf(port, sizeof(port), "%s", dflt_port);
+	}
+	if (hl > 2 && v[0] == '[' && v[hl - 1] == ']') {
+		v++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, v, hl);
+	host[hl] = '\0';
+	if (strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, &a) != 1 &&
+	    inet_pton(AF_INET6, host, &a) != 1)
+		return -EINVAL;
+	*ret_host = strdup(host);
+	*ret_port = strdup(port);
+	if (!*ret_host || !*ret_port) {
+		free(*ret_host);
+		free(*ret_port);
+		*ret_host = *ret_port = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static void set_ready(struct parse *p, struct svc_conf *s, const char *v)
 {
 	const char *err = NULL;
@@ -609,23 +686,22 @@ static void set_ready(struct parse *p, struct svc_conf *s, const char *v)
 		}
 		s->ready = READY_EXEC;
 	} else if (strncmp(v, "tcp:", 4) == 0) {
-		const char *host = v + 4, *colon = strrchr(host, ':');
-		size_t hl;
-
-		if (!colon || colon == host || parse_uint(colon + 1, 65535, 10, &n) < 0 || n == 0) {
-			fail(p, p->line, "invalid ready '%s': expected tcp:HOST:PORT", v);
-			return;
-		}
-		hl = (size_t)(colon - host);
-		/* [::1] is written with brackets; the address is what is inside. */
-		if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
-			host++;
-			hl -= 2;
-		}
 		free(s->ready_host);
 		free(s->ready_port);
-		s->ready_host = strndup(host, hl);
-		s->ready_port = strdup(colon + 1);
+		s->ready_host = s->ready_port = NULL;
+		int r = parse_hostport(v + 4, strlen(v + 4), NULL, &s->ready_host, &s->ready_port);
+
+		if (r == -ENOMEM) {
+			fail(p, p->line, "out of memory");
+			return;
+		}
+		if (r < 0) {
+			fail(p, p->line,
+			     "invalid ready '%s': expected tcp:HOST:PORT (HOST an IP address or "
+			     "localhost)",
+			     v);
+			return;
+		}
 		s->ready = READY_TCP;
 	} else {
 		fail(p, p->line,
@@ -641,6 +717,125 @@ int config_set_ready(struct svc_conf *s, const char *v, char err[static CONFIG_E
 
 	set_ready(&p, s, v);
 	return p.failed ? -1 : 0;
+}
+
+/* Drops s's health check, back to none. */
+static void clear_health(struct svc_conf *s)
+{
+	free(s->health_spec);
+	strv_free(s->health_argv);
+	free(s->health_host);
+	free(s->health_port);
+	free(s->health_request);
+	s->health_spec = s->health_host = s->health_port = s->health_request = NULL;
+	s->health_argv = NULL;
+	s->health = HEALTH_NONE;
+}
+
+/* http://HOST[:PORT][/PATH]: the request it sends, built once here. */
+static int set_health_http(struct svc_conf *s, const char *url, char *err, size_t errlen)
+{
+	const char *hp = url + 7, *path = strchr(hp, '/'), *q;
+	size_t hl = path ? (size_t)(path - hp) : strlen(hp), n;
+	int r;
+
+	if (!path)
+		path = "/";
+	if (strlen(path) > MAX_HEALTH_PATH) {
+		snprintf(err, errlen, "its path is longer than %d bytes", MAX_HEALTH_PATH);
+		return -1;
+	}
+	/* The path goes into the request line as it is: no space, no control character. */
+	for (q = path; *q; q++)
+		if ((unsigned char)*q <= ' ' || *q == 0x7f || *q == '#') {
+			snprintf(err, errlen,
+				 "its path holds a space, a control character or '#' (encode "
+				 "them as %%XX)");
+			return -1;
+		}
+	r = parse_hostport(hp, hl, "80", &s->health_host, &s->health_port);
+	if (r == -ENOMEM) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (r < 0) {
+		snprintf(err, errlen,
+			 "expected http://HOST:PORT/PATH (HOST an IP address or localhost)");
+		return -1;
+	}
+	n = strlen(path) + hl + 96;
+	s->health_request = malloc(n);
+	if (!s->health_request) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* HTTP/1.0 and Connection: close: the server ends the response by closing. */
+	snprintf(s->health_request, n,
+		 "GET %s HTTP/1.0\r\nHost: %.*s\r\nUser-Agent: warden\r\nConnection: "
+		 "close\r\n\r\n",
+		 path, (int)hl, hp);
+	return 0;
+}
+
+int config_set_health(struct svc_conf *s, const char *spec, char *err, size_t errlen)
+{
+	const char *why = NULL;
+
+	clear_health(s);
+	if (strncmp(spec, "exec:", 5) == 0) {
+		s->health_argv = split_words(spec + 5, &why);
+		if (!s->health_argv || !s->health_argv[0]) {
+			snprintf(err, errlen, "%s", why ? why : "no command");
+			goto fail;
+		}
+		s->health = HEALTH_EXEC;
+	} else if (strncmp(spec, "tcp:", 4) == 0) {
+		int r = parse_hostport(spec + 4, strlen(spec + 4), NULL, &s->health_host,
+				       &s->health_port);
+
+		if (r < 0) {
+			snprintf(err, errlen, "%s",
+				 r == -ENOMEM ? "out of memory"
+					      : "expected tcp:HOST:PORT (HOST an IP address or "
+						"localhost)");
+			goto fail;
+		}
+		s->health = HEALTH_TCP;
+	} else if (strncmp(spec, "http://", 7) == 0) {
+		if (set_health_http(s, spec, err, errlen) < 0)
+			goto fail;
+		s->health = HEALTH_HTTP;
+	} else if (strncmp(spec, "https://", 8) == 0) {
+		snprintf(err, errlen, "https is not supported: the check speaks plain HTTP");
+		goto fail;
+	} else {
+		snprintf(err, errlen,
+			 "expected exec:COMMAND, tcp:HOST:PORT or http://HOST:PORT/PATH");
+		goto fail;
+	}
+	s->health_spec = strdup(spec);
+	if (!s->health_spec) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	return 0;
+fail:
+	clear_health(s);
+	return -1;
+}
+
+/* A duration that must not be zero (a check every 0 s would never rest). */
+static void set_positive_duration(struct parse *p, const char *key, const char *v, uint64_t *ret)
+{
+	uint64_t d;
+
+	if (wd_duration_parse(v, &d) < 0)
+		fail(p, p->line, "invalid duration '%s' for %s (expected e.g. 500ms, 10s, 2m)", v,
+		     key);
+	else if (d == 0)
+		fail(p, p->line, "invalid %s '%s' (it must be more than 0)", key, v);
+	else
+		*ret = d;
 }
 
 static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *v)
@@ -796,6 +991,39 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 		break;
 	case K_FORWARD_SIGNALS:
 		set_forward(p, s, v);
+		break;
+	case K_HEALTH: {
+		char why[256];
+
+		if (config_set_health(s, v, why, sizeof(why)) < 0)
+			fail(p, p->line, "invalid health '%s': %s", v, why);
+		break;
+	}
+	case K_HEALTH_INTERVAL:
+		set_positive_duration(p, key, v, &s->health_interval);
+		break;
+	case K_HEALTH_TIMEOUT:
+		set_positive_duration(p, key, v, &s->health_timeout);
+		break;
+	case K_HEALTH_START_PERIOD:
+		set_duration(p, key, v, &s->health_start_period);
+		break;
+	case K_HEALTH_FAILURES:
+		if (parse_uint(v, 1000000, 10, &n) < 0 || n == 0)
+			fail(p, p->line,
+			     "invalid health_failures '%s' (expected a number of checks, 1 or "
+			     "more)",
+			     v);
+		else
+			s->health_failures = (unsigned)n;
+		break;
+	case K_ON_UNHEALTHY:
+		if (strcmp(v, "restart") == 0)
+			s->on_unhealthy = ON_UNHEALTHY_RESTART;
+		else if (strcmp(v, "none") == 0)
+			s->on_unhealthy = ON_UNHEALTHY_NONE;
+		else
+			fail(p, p->line, "invalid on_unhealthy '%s' (expected restart or none)", v);
 		break;
 	case NSVCKEYS:
 		break;
@@ -1142,6 +1370,12 @@ static bool cycle_from(const struct config *c, int i, int *state, int *stack, in
 	return false;
 }
 
+/* The keys that mean nothing without health. */
+#define HEALTH_KEYS                                                                    \
+	((UINT64_C(1) << K_HEALTH_INTERVAL) | (UINT64_C(1) << K_HEALTH_TIMEOUT) |      \
+	 (UINT64_C(1) << K_HEALTH_FAILURES) | (UINT64_C(1) << K_HEALTH_START_PERIOD) | \
+	 (UINT64_C(1) << K_ON_UNHEALTHY))
+
 static void validate(struct parse *p)
 {
 	struct config *c = p->c;
@@ -1158,6 +1392,14 @@ static void validate(struct parse *p)
 			fail(p, s->line,
 			     "service [%s]: a oneshot cannot have restart = always (it would never "
 			     "finish)",
+			     s->name);
+		else if (s->health == HEALTH_NONE && (s->seen & HEALTH_KEYS))
+			fail(p, s->line, "service [%s]: %s needs health", s->name,
+			     svc_keys[__builtin_ctzll(s->seen & HEALTH_KEYS)]);
+		else if (s->health != HEALTH_NONE && s->type == SVC_ONESHOT)
+			fail(p, s->line,
+			     "service [%s]: a oneshot cannot have health (it is checked while it "
+			     "runs, once ready)",
 			     s->name);
 		else if (s->restart_delay_max < s->restart_delay)
 			s->restart_delay_max = s->restart_delay;
@@ -1399,6 +1641,7 @@ void config_free_svc(struct svc_conf *s)
 	strv_free(s->ready_argv);
 	free(s->ready_host);
 	free(s->ready_port);
+	clear_health(s);
 	strv_free(s->after);
 	free(s->fingerprint);
 	memset(s, 0, sizeof(*s));

@@ -21,6 +21,8 @@ enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER };
 enum svc_type { SVC_SIMPLE, SVC_ONESHOT };
 enum ready_kind { READY_NONE, READY_NOTIFY, READY_FD, READY_EXEC, READY_TCP };
 enum log_format { LOG_PREFIX, LOG_JSON, LOG_RAW };
+enum health_kind { HEALTH_NONE, HEALTH_EXEC, HEALTH_TCP, HEALTH_HTTP };
+enum on_unhealthy { ON_UNHEALTHY_RESTART, ON_UNHEALTHY_NONE };
 
 /* Where a service's process runs, and what it holds of warden's terminal. */
 enum svc_session {
@@ -91,6 +93,16 @@ struct svc_conf {
 	char **after;
 	size_t nafter;
 	int after_line;
+	/* Health checks (liveness) while it runs: health.c. */
+	enum health_kind health;
+	char *health_spec;  /* as written, for events and status */
+	char **health_argv; /* HEALTH_EXEC */
+	char *health_host;  /* HEALTH_TCP, HEALTH_HTTP */
+	char *health_port;
+	char *health_request; /* HEALTH_HTTP: the whole request */
+	uint64_t health_interval, health_timeout, health_start_period;
+	unsigned health_failures; /* consecutive failures that make it unhealthy */
+	enum on_unhealthy on_unhealthy;
 	int stop_signal;
 	uint64_t stop_timeout; /* TIMEOUT_NONE: never SIGKILL */
 	bool kill_group;
@@ -215,6 +227,13 @@ int config_find(const struct config *c, const char *name);
  * with a reason in *ret_err.
  */
 char **split_words(const char *s, const char **ret_err);
+
+/*
+ * Sets s's health check from spec (exec:COMMAND, tcp:HOST:PORT or
+ * http://HOST[:PORT][/PATH]). Returns 0, or -1 with the reason in err
+ * (what was expected; the caller names the file and line, or the flag).
+ */
+int config_set_health(struct svc_conf *s, const char *spec, char *err, size_t errlen);
 void strv_free(char **v);
 size_t strv_len(char *const *v);
 

@@ -12,6 +12,7 @@
  *   service.c     one service's life: its state table and its actions
  *   spawn.c       how a service's process (or a readiness probe) is started
  *   readiness.c   readiness checks: notify, fd:N, exec:, tcp:
+ *   health.c      health checks while a service runs: exec:, tcp:, http://
  *   capture.c     the services' captured stdout and stderr, line by line
  *   forward.c     what a signal received does: stop, reload, forwarded
  *   reap.c        every child that ends is reaped and accounted for
@@ -67,6 +68,7 @@ enum svc_event {
 	EV_RESTART,	  /* stop it, then start it again (request, reload) */
 	EV_KILL,	  /* stop_timeout ran out */
 	EV_RETRY,	  /* the restart delay is over */
+	EV_UNHEALTHY,	  /* health_failures checks in a row failed (on_unhealthy = restart) */
 	NEVENTS
 };
 
@@ -75,6 +77,36 @@ enum svc_event {
 
 struct sup;
 struct svc;
+
+/* Where a service's health check stands (health.c). */
+enum health_phase {
+	HP_IDLE,     /* no check: the service does not run, or has none */
+	HP_WAITING,  /* the timer is for the next check */
+	HP_CHECKING, /* a check runs; the timer is its timeout */
+	HP_KILLED,   /* an exec check ran out of time: SIGKILL sent, not reaped yet */
+};
+
+/* An http:// check keeps the first bytes of a response (its status line), reads at most the rest.
+ */
+#define HEALTH_READ_MAX 128
+#define HEALTH_RESPONSE_MAX (64 * 1024)
+
+/* A service's health checks: one at a time, every health_interval, while it runs. */
+struct health {
+	enum svc_health state;
+	enum health_phase phase;
+	unsigned failures;     /* consecutive, that counted */
+	uint64_t failed_total; /* every failed check */
+	uint64_t began;	       /* when the current check started */
+	wd_timer timer;	       /* the next check, or the current one's timeout */
+	wd_io io;	       /* tcp: and http:// checks' socket */
+	pid_t pid;	       /* an exec: check's process, until reaped */
+	bool connected;	       /* tcp:, http://: the connection is made */
+	size_t sent;	       /* http: bytes of the request sent */
+	size_t len, read;      /* http: bytes of the response kept in buf, read in all */
+	char buf[HEALTH_READ_MAX];
+	char reason[96]; /* why the last check failed ("" when it passed) */
+};
 
 /* One captured output stream of a service (capture.c). */
 struct logstream {
@@ -121,6 +153,7 @@ struct svc {
 	size_t ndeps;
 	struct logstream out, err;
 	char listen_slot[WD_PID_ENV_MAX]; /* LISTEN_PID=..., written by the child */
+	struct health health;
 };
 
 /* Where the shutdown protocol stands (shutdown.c). */
@@ -224,11 +257,27 @@ int spawn_outcome(struct svc *s);
 void spawn_close(struct svc *s);
 
 /* readiness.c */
+/*
+ * A non-blocking TCP connection to host (an address, or localhost) and
+ * port, in *ret_fd: returns 1 when it is made already, 0 when it is under
+ * way (wait for EPOLLOUT, then SO_ERROR), or -errno (no descriptor).
+ */
+int probe_connect(const char *host, const char *port, int *ret_fd);
 void readiness_start(struct svc *s, int ready_fd);
 void readiness_stop(struct svc *s);
 bool readiness_probe_reaped(struct sup *sup, pid_t pid, int status);
 int readiness_setup(struct svc *s);
 void readiness_free(struct svc *s);
+
+/* health.c */
+void health_init(struct svc *s); /* once, before anything else of health.c */
+/* The service entered (running true) or left its running state. */
+void health_running(struct svc *s, bool running);
+/* A new run: its health is not known yet. */
+void health_reset(struct svc *s);
+bool health_probe_reaped(struct sup *sup, pid_t pid, int status);
+void health_json(const struct svc *s, struct wd_json *j);
+void health_free(struct svc *s);
 
 /* capture.c */
 int capture_setup(struct svc *s);

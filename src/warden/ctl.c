@@ -312,10 +312,22 @@ static void print_shutdown(const struct jv *w)
 	}
 }
 
+/* The state as the table shows it: with the health, when checked ("running (healthy)"). */
+static void state_text(const struct jv *s, char *buf, size_t size)
+{
+	const char *health = jstr(s, "health", NULL);
+
+	if (health)
+		snprintf(buf, size, "%s (%s)", jstr(s, "state", "?"), health);
+	else
+		snprintf(buf, size, "%s", jstr(s, "state", "?"));
+}
+
 static void print_status(const struct jv *reply)
 {
 	const struct jv *svcs = jget(reply, "services");
-	size_t i, w = 7;
+	size_t i, w = 7, sw = 8;
+	char state[64];
 
 	if (!svcs || svcs->type != J_ARR)
 		return;
@@ -325,21 +337,25 @@ static void print_status(const struct jv *reply)
 
 		if (l > w)
 			w = l;
+		state_text(&svcs->items[i], state, sizeof(state));
+		if (strlen(state) > sw)
+			sw = strlen(state);
 	}
-	printf("%-*s %-8s %7s %9s %8s  %-28s %s\n", (int)w, "SERVICE", "STATE", "PID", "UPTIME",
-	       "RESTARTS", "LAST EXIT", "STATUS");
+	printf("%-*s %-*s %7s %9s %8s  %-28s %s\n", (int)w, "SERVICE", (int)sw, "STATE", "PID",
+	       "UPTIME", "RESTARTS", "LAST EXIT", "STATUS");
 	for (i = 0; i < svcs->n; i++) {
 		const struct jv *s = &svcs->items[i], *pid = jget(s, "pid"),
 				*restarts = jget(s, "restarts");
 		char up[32], pids[16];
 
 		format_uptime(jget(s, "uptime_ms"), up, sizeof(up));
+		state_text(s, state, sizeof(state));
 		if (pid && pid->type == J_NUM)
 			snprintf(pids, sizeof(pids), "%d", (int)pid->num);
 		else
 			snprintf(pids, sizeof(pids), "-");
-		printf("%-*s %-8s %7s %9s %8d  %-28s %s\n", (int)w, jstr(s, "name", "?"),
-		       jstr(s, "state", "?"), pids, up,
+		printf("%-*s %-*s %7s %9s %8d  %-28s %s\n", (int)w, jstr(s, "name", "?"), (int)sw,
+		       state, pids, up,
 		       restarts && restarts->type == J_NUM ? (int)restarts->num : 0,
 		       jstr(s, "last_exit", "-"), jstr(s, "status", ""));
 	}

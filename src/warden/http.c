@@ -285,8 +285,8 @@ static void text_add(struct text *t, const char *fmt, ...)
 enum probe { LIVEZ, READYZ };
 
 /*
- * Why s is not live, into buf, or NULL when it is: it has failed for good.
- * (A check that counts as a failure too goes here, as one more test.)
+ * Why s is not live, into buf, or NULL when it is: it has failed for good,
+ * or its health checks failed health_failures times in a row.
  */
 static const char *live_failure(const struct svc *s, char *buf, size_t size)
 {
@@ -296,6 +296,11 @@ static const char *live_failure(const struct svc *s, char *buf, size_t size)
 	if (svc_is_failed(s)) {
 		last = svc_last_exit(s, how, sizeof(how));
 		snprintf(buf, size, "failed for good%s%s", last ? ": " : "", last ? last : "");
+		return buf;
+	}
+	if (svc_is_unhealthy(s)) {
+		last = svc_health_reason(s);
+		snprintf(buf, size, "unhealthy%s%s", last ? ": " : "", last ? last : "");
 		return buf;
 	}
 	return NULL;

@@ -90,16 +90,15 @@ static void on_tcp(wd_io *io, uint32_t revents)
 		probe_again(s);
 }
 
-static void probe_tcp(struct svc *s)
+int probe_connect(const char *host, const char *port, int *ret_fd)
 {
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in4;
 		struct sockaddr_in6 in6;
 	} a;
-	const char *host = s->conf.ready_host;
 	socklen_t len;
-	int fd, port = atoi(s->conf.ready_port);
+	int fd, p = atoi(port);
 
 	memset(&a, 0, sizeof(a));
 	/* No resolver in the loop: addresses, and localhost. */
@@ -107,27 +106,42 @@ static void probe_tcp(struct svc *s)
 		host = "127.0.0.1";
 	if (inet_pton(AF_INET, host, &a.in4.sin_addr) == 1) {
 		a.in4.sin_family = AF_INET;
-		a.in4.sin_port = htons((uint16_t)port);
+		a.in4.sin_port = htons((uint16_t)p);
 		len = sizeof(a.in4);
 	} else if (inet_pton(AF_INET6, host, &a.in6.sin6_addr) == 1) {
 		a.in6.sin6_family = AF_INET6;
-		a.in6.sin6_port = htons((uint16_t)port);
+		a.in6.sin6_port = htons((uint16_t)p);
 		len = sizeof(a.in6);
 	} else {
-		return; /* the config check refused it already */
+		return -EINVAL; /* the config check refused it already */
 	}
 	fd = socket(a.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		probe_again(s);
-		return;
-	}
+	if (fd < 0)
+		return -errno;
 	if (connect(fd, &a.sa, len) == 0) {
+		*ret_fd = fd;
+		return 1;
+	}
+	if (errno != EINPROGRESS) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+static void probe_tcp(struct svc *s)
+{
+	int fd = -1, r = probe_connect(s->conf.ready_host, s->conf.ready_port, &fd);
+
+	if (r == 1) {
 		close(fd);
 		svc_handle(s, EV_READY);
 		return;
 	}
-	if (errno != EINPROGRESS) {
-		close(fd);
+	if (r < 0) {
 		probe_again(s);
 		return;
 	}

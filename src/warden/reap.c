@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Every child that ends is reaped here, and accounted for by what it was:
- * a service's process, a readiness probe, or an orphan that came to warden
- * (PID 1 or subreaper). Signals coalesce, so each SIGCHLD drains wait4()
- * until it says nothing more has ended; with a signalfd no SIGCHLD is
- * lost. The statuses are collected first, a batch at a time, then
- * dispatched: by then warden knows whether any child is left at all, and
- * when none is, nothing needs to look for leftovers.
+ * a service's process, a readiness probe, a health check, or an orphan
+ * that came to warden (PID 1 or subreaper). Signals coalesce, so each
+ * SIGCHLD drains wait4() until it says nothing more has ended; with a
+ * signalfd no SIGCHLD is lost. The statuses are collected first, a batch
+ * at a time, then dispatched: by then warden knows whether any child is
+ * left at all, and when none is, nothing needs to look for leftovers.
  */
 #include <errno.h>
 
@@ -52,7 +52,8 @@ void reap_all(struct sup *sup)
 
 			if (s)
 				svc_reaped(s, &batch[i]);
-			else if (!readiness_probe_reaped(sup, batch[i].pid, batch[i].status))
+			else if (!readiness_probe_reaped(sup, batch[i].pid, batch[i].status) &&
+				 !health_probe_reaped(sup, batch[i].pid, batch[i].status))
 				orphan_reaped(sup, &batch[i]);
 		}
 	} while (n == BATCH);

@@ -44,6 +44,7 @@ static enum svc_state act_execed(struct svc *s, struct step *st);
 static enum svc_state act_ready(struct svc *s, struct step *st);
 static enum svc_state act_exit(struct svc *s, struct step *st);
 static enum svc_state act_unhealthy(struct svc *s, struct step *st);
+static enum svc_state act_health_failed(struct svc *s, struct step *st);
 static enum svc_state act_stop(struct svc *s, struct step *st);
 static enum svc_state act_restart(struct svc *s, struct step *st);
 static enum svc_state act_then_restart(struct svc *s, struct step *st);
@@ -77,6 +78,7 @@ static const svc_action table[NSTATES][NEVENTS] = {
 	[ST_RUNNING] = {
 		[EV_EXIT] = act_exit,
 		[EV_WATCHDOG] = act_unhealthy,
+		[EV_UNHEALTHY] = act_health_failed,
 		[EV_STOP] = act_stop,
 		[EV_RESTART] = act_restart,
 	},
@@ -236,6 +238,9 @@ void svc_handle_sig(struct svc *s, enum svc_event ev, int sig)
 	}
 	to = fn(s, &st);
 	s->state = to;
+	/* Health checks run while it runs, and only then. */
+	if ((from == ST_RUNNING) != (to == ST_RUNNING))
+		health_running(s, to == ST_RUNNING);
 	/* Between two "stopping" states nothing changes for the outside world. */
 	if (strcmp(state_names[to], state_names[from]) != 0)
 		emit_transition(s, from, &st);
@@ -408,6 +413,7 @@ static enum svc_state act_spawn(struct svc *s, struct step *st)
 		}
 	}
 	s->status_text[0] = '\0';
+	health_reset(s);
 	if (s->spawned_at)
 		s->restarts++;
 	s->spawned_at = wd_now();
@@ -537,14 +543,27 @@ static enum svc_state act_exit(struct svc *s, struct step *st)
 	return after_run(s, st, false);
 }
 
-static enum svc_state act_unhealthy(struct svc *s, struct step *st)
+/* Stops a run that is not healthy: its policy decides what follows the exit. */
+static enum svc_state abort_run(struct svc *s)
 {
-	st->reason = s->state == ST_STARTING ? "not ready in time" : "watchdog timeout";
-	log_error("service %s: %s", s->conf.name, st->reason);
 	readiness_stop(s);
 	send_stop(s, 0);
 	arm(s, s->conf.stop_timeout);
 	return ST_ABORTING;
+}
+
+static enum svc_state act_unhealthy(struct svc *s, struct step *st)
+{
+	st->reason = s->state == ST_STARTING ? "not ready in time" : "watchdog timeout";
+	log_error("service %s: %s", s->conf.name, st->reason);
+	return abort_run(s);
+}
+
+/* Its health checks failed (on_unhealthy = restart): stopped gracefully, as a failed run. */
+static enum svc_state act_health_failed(struct svc *s, struct step *st)
+{
+	st->reason = "unhealthy";
+	return abort_run(s);
 }
 
 static enum svc_state act_stop(struct svc *s, struct step *st)
@@ -668,6 +687,7 @@ void svc_apply_conf(struct svc *s, struct svc_conf *c)
 		log_error("service %s: out of memory for its start limit: it cannot start",
 			  s->conf.name);
 	svc_reset_limits(s);
+	health_reset(s);
 	(void)svc_setup(s);
 }
 
@@ -684,6 +704,7 @@ void svc_free(struct svc *s)
 		return;
 	readiness_stop(s);
 	readiness_free(s);
+	health_free(s);
 	spawn_close(s);
 	wd_timer_stop(&s->timer);
 	capture_free(s);
@@ -765,8 +786,10 @@ void svc_json(const struct svc *s, struct wd_json *j, bool dump)
 	wd_json_str(j, "type", s->conf.type == SVC_ONESHOT ? "oneshot" : "simple");
 	wd_json_bool(j, "essential", s->conf.essential);
 	wd_json_bool(j, "stopped_on_request", s->state == ST_STOPPED);
+	health_json(s, j);
 	if (dump) {
 		wd_json_strv(j, "command", s->conf.argv);
 		wd_json_strv(j, "after", s->conf.after);
+		wd_json_str(j, "health_check", s->conf.health_spec);
 	}
 }

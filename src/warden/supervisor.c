@@ -79,6 +79,7 @@ static struct svc *svc_new(struct sup *sup, struct svc_conf *c, struct svc *stor
 	s->notify_io.fd = -1;
 	s->ready_io.fd = -1;
 	s->spawn_io.fd = -1;
+	health_init(s);
 	svc_apply_conf(s, c);
 	return s;
 }
@@ -572,8 +573,9 @@ static int setup_services_env(struct sup *sup)
 	size_t i;
 
 	for (i = 0; i < sup->conf.nsvcs; i++)
-		devnull |=
-			!sup->conf.svcs[i].inherit_stdio || sup->conf.svcs[i].ready == READY_EXEC;
+		devnull |= !sup->conf.svcs[i].inherit_stdio ||
+			   sup->conf.svcs[i].ready == READY_EXEC ||
+			   sup->conf.svcs[i].health == HEALTH_EXEC;
 	if (devnull) {
 		sup->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (sup->devnull < 0) {

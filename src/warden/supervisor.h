@@ -74,4 +74,21 @@ const char *svc_state_text(const struct svc *s);
 /* How its last run ended ("exited with status 1") into buf, or NULL before any did. */
 const char *svc_last_exit(const struct svc *s, char *buf, size_t size);
 
+/* A service's health, as its checks (health = ...) found it. */
+enum svc_health {
+	SVC_HEALTH_NONE,      /* no health check configured */
+	SVC_HEALTH_STARTING,  /* no verdict yet in this run */
+	SVC_HEALTH_HEALTHY,   /* its last check passed */
+	SVC_HEALTH_UNHEALTHY, /* health_failures checks in a row failed */
+};
+enum svc_health svc_health(const struct svc *s);
+/* "starting", "healthy", "unhealthy"; NULL for SVC_HEALTH_NONE. */
+const char *svc_health_name(enum svc_health h);
+/* Unhealthy past its threshold (health_failures consecutive failures). */
+bool svc_is_unhealthy(const struct svc *s);
+/* Why its last check failed; NULL once one passed, or before any failed. */
+const char *svc_health_reason(const struct svc *s);
+/* Health checks of the service that failed, over warden's life. */
+uint64_t svc_health_failed_total(const struct svc *s);
+
 #endif

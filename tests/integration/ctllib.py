@@ -51,7 +51,8 @@ except KeyError:  # pragma: no cover
     USERS = 100
 
 STATUS_FIELDS = {"name", "state", "pid", "uptime_ms", "restarts", "last_exit",
-                 "last_exit_code", "status", "type", "essential", "stopped_on_request"}
+                 "last_exit_code", "status", "type", "essential", "stopped_on_request",
+                 "health", "health_failures", "health_failed_total", "health_reason"}
 STATES = {"stopped", "starting", "running", "stopping", "backoff", "exited", "failed"}
 
 FAST = "restart_delay = 50ms\nrestart_delay_max = 50ms"

@@ -238,6 +238,58 @@ def test_essential_failure_fails_livez(warden_pid1):
     assert sup.wait(30) == 4, sup.err()
 
 
+def test_unhealthy_fails_livez(warden_pid1):
+    """An essential service whose health checks failed health_failures times in a row fails
+    /livez (and its own /livez/NAME) with the check's reason; one that is not essential fails
+    only its own. One passing check makes both live again; readiness is another matter."""
+    h = warden_pid1
+    web_ok, side_ok = h.path("web-ok"), h.path("side-ok")
+    web_ok.touch()
+    side_ok.touch()
+    sup, port = start_sup(h, f"""
+        [web]
+        command = sleep 60
+        essential = yes
+        health = exec:test -e {q(web_ok)}
+        health_interval = 100ms
+        health_failures = 2
+        on_unhealthy = none
+        [side]
+        command = sleep 60
+        health = exec:test -e {q(side_ok)}
+        health_interval = 100ms
+        health_failures = 2
+        on_unhealthy = none
+        """.replace("\n        ", "\n"))
+    sup.wait_event("service.healthy", "web")
+    sup.wait_event("service.healthy", "side")
+    check(port, "/livez?verbose", 200, "[+]warden ok\n[+]web ok\nlivez check passed\n")
+
+    side_ok.unlink()
+    sup.wait_event("service.unhealthy", "side")
+    # Not essential: warden is live all the same, the service alone is not.
+    check(port, "/livez", 200, "ok")
+    check(port, "/livez/side", 503,
+          "[-]side failed: unhealthy: exit status 1\nlivez check failed\n")
+    web_ok.unlink()
+    sup.wait_event("service.unhealthy", "web")
+    check(port, "/livez", 503,
+          "[+]warden ok\n[-]web failed: unhealthy: exit status 1\nlivez check failed\n")
+    check(port, "/livez/web", 503,
+          "[-]web failed: unhealthy: exit status 1\nlivez check failed\n")
+    # Unhealthy is not unready: both still run.
+    check(port, "/readyz", 200, "ok")
+
+    web_ok.touch()
+    side_ok.touch()
+    sup.wait_event("service.healthy", "web", count=2)
+    sup.wait_event("service.healthy", "side", count=2)
+    check(port, "/livez", 200, "ok")
+    check(port, "/livez/web", 200, "ok")
+    check(port, "/livez/side", 200, "ok")
+    assert sup.stop() == 0, sup.err()
+
+
 @pytest.mark.parametrize("how", ["init", "supervisor"])
 def test_readyz_fails_once_shutdown_starts(warden_pid1, how):
     h = warden_pid1
