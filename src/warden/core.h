@@ -17,6 +17,7 @@
  *   reap.c        every child that ends is reaped and accounted for
  *   shutdown.c    the shutdown protocol and warden's exit status
  *   tree.c        the processes left below warden, found and signalled
+ *   metrics.c     the metrics, collected at scrape time (metrics.h)
  */
 
 #include <signal.h>
@@ -32,6 +33,7 @@
 
 #include "config.h"
 #include "ctlproto.h"
+#include "metrics.h"
 #include "supervisor.h"
 
 /*
@@ -86,7 +88,8 @@ struct logstream {
 	size_t len;
 	bool paused;	  /* warden's output is full: not read meanwhile */
 	bool split;	  /* the last line went out in pieces, unended */
-	uint64_t dropped; /* lines given up at exit */
+	uint64_t dropped; /* lines lost: given up at exit, or no memory */
+	uint64_t lines;	  /* lines passed on to warden's output */
 };
 
 struct svc {
@@ -121,6 +124,7 @@ struct svc {
 	size_t ndeps;
 	struct logstream out, err;
 	char listen_slot[WD_PID_ENV_MAX]; /* LISTEN_PID=..., written by the child */
+	struct svc_metrics m;
 };
 
 /* Where the shutdown protocol stands (shutdown.c). */
@@ -180,6 +184,7 @@ struct sup {
 	struct shutdown sd;
 	uint64_t started;
 	int exit_code;
+	struct sup_metrics m;
 };
 
 /* Stops watching io and closes its descriptor; fine on one that is closed (fd < 0). */
