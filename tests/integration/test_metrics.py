@@ -355,17 +355,17 @@ def test_orphans_signals_log_lines_and_requests_are_counted(wh):
     assert m.value("warden_log_lines_dropped_total", service="talk") == 0
     assert m.value("warden_log_lines_total", service="usr", stream="stdout") == 0
 
-    w.run.kill(signal.SIGUSR1)
-    w.wait_event("signal.forwarded", "usr", signal="SIGUSR1")
-    w.run.kill(signal.SIGUSR2)
-    w.wait_event("signal.forwarded", "usr", signal="SIGUSR2")
-    w.run.kill(signal.SIGUSR1)
+    # Each taken before the next: two pending USR1 would be one.
+    got = []
+    for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGUSR1):
+        w.run.kill(sig)
+        got.append(int(sig))
+        wait_for(lambda: read_signals(usr_log) == got, 10, f"usr to get {got}")
     w.wait_event("signal.forwarded", "usr", signal="SIGUSR1", count=2)
     m = metrics(w.sock)
     assert m.value("warden_signals_forwarded_total", signal="SIGUSR1") == 2
     assert m.value("warden_signals_forwarded_total", signal="SIGUSR2") == 1
     assert sum(m.series("warden_signals_forwarded_total").values()) == 3
-    wait_for(lambda: read_signals(usr_log) == [10, 12, 10], 10, "usr to get them")
     assert m.value("warden_orphans_reaped_total") == 3
 
     # Requests by verb: exactly those made, this scrape included.
@@ -386,9 +386,11 @@ def test_orphans_signals_log_lines_and_requests_are_counted(wh):
 
 
 def test_process_trees(wh):
-    trig, opened = wh.path("open"), wh.path("opened")
+    trig, opened, waiting = wh.path("open"), wh.path("opened"), wh.path("waiting")
     fds = script(wh, "fds.py", f"""
         import os, time
+        # Past its start-up (which opens files of its own): its descriptors hold still.
+        open({str(waiting)!r}, "w").close()
         while not os.path.exists({str(trig)!r}):
             time.sleep(0.02)
         keep = [os.open("/dev/null", os.O_RDONLY) for _ in range(20)]
@@ -412,7 +414,7 @@ def test_process_trees(wh):
         """)
     wait_for(lambda: metrics(w.sock).value("warden_service_processes", service="kids") == 4,
              10, "kids to have 4 processes")
-    wait_for(lambda: w.svc("fds")["state"] == "running", 10, "fds to run")
+    wait_for(waiting.exists, 10, "fds to wait for its trigger")
     m = metrics(w.sock)
     assert m.value("warden_service_processes", service="fds") == 1
     assert m.value("warden_service_resident_memory_bytes", service="kids") > 0
