@@ -15,7 +15,7 @@ import pytest
 
 from conftest import helper, q, read_signals, wait_for
 from ctllib import EXIT_OK, EXIT_USAGE, Ctl, describe, pid1_harness, run_ctl
-from svlib import script
+from svlib import poll_events, script, select
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -496,7 +496,6 @@ def test_init_mode(wh):
     wait_for(lambda: os.path.exists(sock), 10, "the control socket")
 
     def count(name, **f):
-        from svlib import poll_events, select
         return len(select(poll_events(events), name, **f))
     wait_for(lambda: count("orphan.reaped") == 2, 10, "2 orphans reaped")
     text = scrape(sock)
