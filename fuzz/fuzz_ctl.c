@@ -10,10 +10,10 @@
  * verb, every argument is a word of the line (pointing into it, in order),
  * the signal of "signal" is a signal (1 to 64; KILL and STOP are allowed:
  * an operator may need them), --ready and --timeout
- * (above 0) come only with "wait"; the line is changed only where a blank
- * became a NUL; on failure there is a message. The result is compared with a
- * second, plain reading of the protocol, and a request rebuilt from a parsed
- * one must parse to the same thing.
+ * (above 0) come only with "wait", --openmetrics only with "metrics"; the line is changed only
+ * where a blank became a NUL; on failure there is a message. The result is compared with a second,
+ * plain reading of the protocol, and a request rebuilt from a parsed one must parse to the same
+ * thing.
  */
 
 #include <inttypes.h>
@@ -44,6 +44,7 @@ static const struct {
 	[CTL_RELOAD] = {"reload", 0, 0, false},
 	[CTL_SHUTDOWN] = {"shutdown", 0, 0, false},
 	[CTL_DUMP] = {"dump", 0, 0, true},
+	[CTL_METRICS] = {"metrics", 0, 0, true},
 };
 
 static bool blank(char c)
@@ -59,6 +60,7 @@ struct ref {
 	int signal;
 	bool ready;
 	uint64_t timeout;
+	bool openmetrics;
 };
 
 /* Splits a pristine copy of the line into words: offsets and lengths. */
@@ -117,6 +119,8 @@ static int ref_parse(const char *s, size_t len, struct ref *r)
 			word[wlen[i]] = '\0';
 			if (wd_duration_parse(word, &r->timeout) < 0 || r->timeout == 0)
 				return -1;
+		} else if (v == CTL_METRICS && strcmp(word, "--openmetrics") == 0) {
+			r->openmetrics = true;
 		} else if (v == CTL_SIGNAL && r->nargs == 1) {
 			/* "signal web -HUP", as kill(1) writes it */
 			if (wd_signal_parse(word + 1, false, &r->signal) < 0)
@@ -182,6 +186,7 @@ static void check_ok(const char *orig, const char *buf, size_t size, const struc
 	else
 		FUZZ_CHECK(q->signal == 0);
 	FUZZ_CHECK(q->verb == CTL_WAIT || (!q->ready && q->timeout == 0));
+	FUZZ_CHECK(q->verb == CTL_METRICS || !q->openmetrics);
 }
 
 /* Writes the request back as a line that must mean the same. */
@@ -196,6 +201,8 @@ static void rebuild(const struct ctl_request *q, char *out, size_t outlen)
 		n += (size_t)snprintf(out + n, outlen - n, " -%d", q->signal);
 	if (n < outlen && q->ready)
 		n += (size_t)snprintf(out + n, outlen - n, " --ready");
+	if (n < outlen && q->openmetrics)
+		n += (size_t)snprintf(out + n, outlen - n, " --openmetrics");
 	/* Whole seconds and nine decimals: exact to the nanosecond. */
 	if (n < outlen && q->timeout)
 		n += (size_t)snprintf(out + n, outlen - n,
@@ -247,6 +254,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(q.signal == want.signal);
 		FUZZ_CHECK(q.ready == want.ready);
 		FUZZ_CHECK(q.timeout == want.timeout);
+		FUZZ_CHECK(q.openmetrics == want.openmetrics);
 	}
 
 	/* Again with a short buffer for the message: same result, cut message. */
@@ -268,6 +276,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; i < q.nargs; i++)
 			FUZZ_CHECK(strcmp(q2.args[i], q.args[i]) == 0);
 		FUZZ_CHECK(q2.signal == q.signal && q2.ready == q.ready && q2.timeout == q.timeout);
+		FUZZ_CHECK(q2.openmetrics == q.openmetrics);
 	}
 	free(buf);
 	free(again);

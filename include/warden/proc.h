@@ -68,6 +68,13 @@ struct wd_proc_usage {
 /* Reads pid's usage. Returns 0 or -errno (-ESRCH: it is gone). */
 int wd_proc_usage(pid_t pid, struct wd_proc_usage *u);
 
+/*
+ * As wd_proc_usage(), from the snapshot: what pid used when the snapshot
+ * was read (no second reading of /proc/PID/stat), and its descriptors now.
+ * Returns 0, or -ESRCH when the snapshot does not hold pid.
+ */
+int wd_proc_table_usage(const struct wd_proc_table *t, pid_t pid, struct wd_proc_usage *u);
+
 /* True when /proc shows this process with its own pid (same pid namespace). */
 int wd_proc_is_own(void);
 

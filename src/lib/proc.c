@@ -8,35 +8,95 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <warden/proc.h>
 
 struct pp {
 	pid_t pid, ppid, pgid;
+	struct wd_proc_usage u; /* from the same reading; fds not read (-1) */
 };
 
-/* Reads pid's parent, group and state from /proc/PID/stat. Returns 0 or -errno. */
-static int read_stat(pid_t pid, pid_t *ppid, pid_t *pgid, char *state)
+/*
+ * Reads /proc/PID/stat: parent, group, state, and what it uses (all but
+ * the descriptors). Returns 0, -ESRCH when pid is gone, or -errno.
+ */
+static int read_stat(pid_t pid, struct pp *ret, char *state)
 {
-	char path[64], buf[512], *p;
+	static long tick, page;
+	unsigned long long utime, stime, start, vsize;
+	long long rss;
+	long threads;
+	char path[64], buf[1024], *p;
 	ssize_t n;
 	int fd;
 
+	if (!tick) {
+		tick = sysconf(_SC_CLK_TCK);
+		page = sysconf(_SC_PAGESIZE);
+		if (tick <= 0)
+			tick = 100;
+		if (page <= 0)
+			page = 4096;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return errno == ENOENT ? -ESRCH : -errno;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return -EIO;
+		return n == 0 ? -ESRCH : errno == ESRCH ? -ESRCH : -EIO;
 	buf[n] = '\0';
-	/* The command name may hold spaces and parentheses: skip to the last ')'. */
+	/*
+	 * The command name may hold spaces and parentheses: skip to the last
+	 * ')'. Then fields 3 (state) to 24 (rss) of proc(5).
+	 */
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %d %d", state, ppid, pgid) != 3)
+	if (!p || sscanf(p + 1,
+			 " %c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d"
+			 " %ld %*d %llu %llu %lld",
+			 state, &ret->ppid, &ret->pgid, &utime, &stime, &threads, &start, &vsize,
+			 &rss) != 9)
 		return -EIO;
+	ret->pid = pid;
+	ret->u.cpu_ns = (uint64_t)(utime + stime) * (1000000000ULL / (unsigned long long)tick);
+	ret->u.start_ns = (uint64_t)start * (1000000000ULL / (unsigned long long)tick);
+	ret->u.vsize_bytes = vsize;
+	ret->u.rss_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
+	ret->u.threads = threads > 0 ? (unsigned)threads : 0;
+	ret->u.fds = -1;
 	return 0;
+}
+
+/* The open descriptors of pid, or -1 when /proc/PID/fd cannot be read. */
+static int count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	struct stat st;
+	int count = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	/*
+	 * Since Linux 6.2 the directory's size is the count of open
+	 * descriptors: no walk of the process's descriptor table, which a
+	 * child of a process with thousands of descriptors keeps at that size.
+	 * 0 on older kernels, and for a process without any: then counted.
+	 */
+	if (stat(path, &st) == 0 && st.st_size > 0 && st.st_size <= INT_MAX)
+		return (int)st.st_size;
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			count++;
+	closedir(d);
+	/* opendir's own descriptor is one of them when pid is this process. */
+	return pid == getpid() && count > 0 ? count - 1 : count;
 }
 
 /*
@@ -56,11 +116,11 @@ static int snapshot(struct pp **ret)
 	while ((de = readdir(d))) {
 		char *end, state;
 		long pid = strtol(de->d_name, &end, 10);
-		pid_t ppid, pgid;
+		struct pp one;
 
 		if (*end || end == de->d_name || pid <= 0)
 			continue;
-		if (read_stat((pid_t)pid, &ppid, &pgid, &state) < 0 || state == 'Z' || state == 'X')
+		if (read_stat((pid_t)pid, &one, &state) < 0 || state == 'Z' || state == 'X')
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 256;
@@ -72,10 +132,7 @@ static int snapshot(struct pp **ret)
 			}
 			v = nv;
 		}
-		v[n].pid = (pid_t)pid;
-		v[n].ppid = ppid;
-		v[n].pgid = pgid;
-		n++;
+		v[n++] = one;
 	}
 	closedir(d);
 	*ret = v;
@@ -89,9 +146,17 @@ static int cmp_ppid(const void *a, const void *b)
 	return (x->ppid > y->ppid) - (x->ppid < y->ppid);
 }
 
+static int cmp_pid(const void *a, const void *b)
+{
+	const struct pp *x = *(const struct pp *const *)a, *y = *(const struct pp *const *)b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
 struct wd_proc_table {
 	struct pp *v; /* sorted by parent */
 	int n;
+	const struct pp **bypid; /* the same, sorted by pid */
 };
 
 int wd_proc_table_read(struct wd_proc_table **ret)
@@ -107,8 +172,18 @@ int wd_proc_table_read(struct wd_proc_table **ret)
 		return n;
 	}
 	t->n = n;
+	t->bypid = malloc(((size_t)n + 1) * sizeof(*t->bypid));
+	if (!t->bypid) {
+		free(t->v);
+		free(t);
+		return -ENOMEM;
+	}
 	if (n > 0)
 		qsort(t->v, (size_t)n, sizeof(*t->v), cmp_ppid);
+	for (int i = 0; i < n; i++)
+		t->bypid[i] = &t->v[i];
+	if (n > 0)
+		qsort(t->bypid, (size_t)n, sizeof(*t->bypid), cmp_pid);
 	*ret = t;
 	return 0;
 }
@@ -117,6 +192,7 @@ void wd_proc_table_free(struct wd_proc_table *t)
 {
 	if (!t)
 		return;
+	free(t->bypid);
 	free(t->v);
 	free(t);
 }
@@ -271,57 +347,26 @@ int wd_proc_table_tree(const struct wd_proc_table *t, pid_t root, pid_t pgid, pi
 
 int wd_proc_usage(pid_t pid, struct wd_proc_usage *u)
 {
-	static long tick, page;
-	unsigned long long utime, stime, start, vsize;
-	long long rss;
-	long threads;
-	char path[64], buf[1024], *p;
-	struct dirent *de;
-	ssize_t n;
-	DIR *d;
-	int fd, count = 0;
+	struct pp one;
+	char state;
+	int r = read_stat(pid, &one, &state);
 
-	if (!tick) {
-		tick = sysconf(_SC_CLK_TCK);
-		page = sysconf(_SC_PAGESIZE);
-		if (tick <= 0)
-			tick = 100;
-		if (page <= 0)
-			page = 4096;
-	}
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return n == 0 ? -ESRCH : -errno;
-	buf[n] = '\0';
-	/* After the command name: fields 3 (state) to 24 (rss) of proc(5). */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1,
-			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d"
-			 " %ld %*d %llu %llu %lld",
-			 &utime, &stime, &threads, &start, &vsize, &rss) != 6)
-		return -EIO;
-	u->cpu_ns = (uint64_t)(utime + stime) * (1000000000ULL / (unsigned long long)tick);
-	u->start_ns = (uint64_t)start * (1000000000ULL / (unsigned long long)tick);
-	u->vsize_bytes = vsize;
-	u->rss_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
-	u->threads = threads > 0 ? (unsigned)threads : 0;
+	if (r < 0)
+		return r;
+	*u = one.u;
+	u->fds = count_fds(pid);
+	return 0;
+}
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	d = opendir(path);
-	if (!d) {
-		u->fds = -1;
-		return 0;
-	}
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			count++;
-	closedir(d);
-	/* opendir's own descriptor is one of them when pid is this process. */
-	u->fds = pid == getpid() && count > 0 ? count - 1 : count;
+int wd_proc_table_usage(const struct wd_proc_table *t, pid_t pid, struct wd_proc_usage *u)
+{
+	struct pp key = {.pid = pid};
+	const struct pp *k = &key, **found;
+
+	found = t->n > 0 ? bsearch(&k, t->bypid, (size_t)t->n, sizeof(*t->bypid), cmp_pid) : NULL;
+	if (!found)
+		return -ESRCH;
+	*u = (*found)->u;
+	u->fds = count_fds(pid);
 	return 0;
 }

@@ -40,8 +40,8 @@ static size_t record_size(const struct svc *s, size_t n)
 	return strlen(s->conf.name) + 3 + n + 1;
 }
 
-/* Formats one line of s in its log format and puts it out. */
-static void put_line(struct svc *s, int which, const char *line, size_t n)
+/* Formats one line of s in its log format and puts it out. Returns 0 or -errno (lost). */
+static int put_line(struct svc *s, int which, const char *line, size_t n)
 {
 	/* One record at a time; a JSON one may be six times the line. */
 	static char *rec;
@@ -50,7 +50,7 @@ static void put_line(struct svc *s, int which, const char *line, size_t n)
 	int r;
 
 	if (!rec && !(rec = malloc(6 * LINE_MAX_BYTES + 1024)))
-		return;
+		return -ENOMEM;
 	switch (s->conf.log_format) {
 	case LOG_PREFIX:
 		memcpy(rec, s->conf.name, name);
@@ -71,11 +71,11 @@ static void put_line(struct svc *s, int which, const char *line, size_t n)
 		wd_json_strn(&j, "line", line, n);
 		r = wd_json_end(&j);
 		if (r < 0)
-			return;
+			return r;
 		len = (size_t)r;
 		break;
 	}
-	(void)output_write(which, OUT_OTHER, rec, len);
+	return output_write(which, OUT_OTHER, rec, len);
 }
 
 static void on_room(void *data);
@@ -120,7 +120,10 @@ static bool emit_lines(struct logstream *ls, bool flush)
 			ok = false;
 			break;
 		}
-		put_line(s, ls->which, p, n);
+		if (put_line(s, ls->which, p, n) < 0)
+			ls->dropped++;
+		else
+			ls->lines++;
 		ls->split = !nl && !flush;
 		p += n + (nl ? 1 : 0);
 	}
@@ -140,9 +143,12 @@ static void on_readable(wd_io *io, uint32_t revents)
 		ls->buf = malloc(LINE_MAX_BYTES);
 		if (!ls->buf) {
 			char scratch[4096];
+			ssize_t n;
 
 			/* No memory for a line buffer: the output is lost, not warden. */
-			(void)!read(io->fd, scratch, sizeof(scratch));
+			n = read(io->fd, scratch, sizeof(scratch));
+			while (n > 0)
+				ls->dropped += scratch[--n] == '\n';
 			return;
 		}
 	}
@@ -315,6 +321,7 @@ void capture_final(struct sup *sup, uint64_t patience)
 					lost += *p == '\n';
 				snprintf(what, sizeof(what), "%s/%s", sup->svcs[i]->conf.name,
 					 ls->which == STDOUT_FILENO ? "stdout" : "stderr");
+				ls->dropped += lost;
 				if (lost)
 					log_dropped(what, lost);
 				ls->len = 0;

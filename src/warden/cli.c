@@ -32,7 +32,7 @@ static const char usage[] =
 	"      --check              with -c: check FILE (and COMMAND's settings) and exit\n"
 	"      --control PATH       a control socket for warden ctl (see warden-ctl(1));\n"
 	"                           in init mode COMMAND is the service 'main'\n"
-	"      --http ADDR:PORT     serve /livez, /readyz and /status over HTTP on\n"
+	"      --http ADDR:PORT     serve /livez, /readyz, /metrics and /status over HTTP on\n"
 	"                           ADDR:PORT (127.0.0.1:9100, [::1]:9100; see warden(7))\n"
 	"  -g, --group              forward signals to COMMAND's whole process group\n"
 	"  -r, --rewrite FROM:TO    forward signal FROM as TO (TO 0 drops it); repeatable\n"

@@ -30,6 +30,7 @@
 #include "control.h"
 #include "ctlproto.h"
 #include "log.h"
+#include "metrics.h"
 #include "supervisor.h"
 
 /*
@@ -68,9 +69,10 @@ struct control {
 	ino_t ino;
 	bool has_group;
 	gid_t group;
-	int spare;	    /* a descriptor given up to accept when none is left */
-	wd_timer pause;	    /* accepting again, after running out of descriptors */
-	uint64_t dump_next; /* no dump starts before this */
+	int spare;		      /* a descriptor given up to accept when none is left */
+	wd_timer pause;		      /* accepting again, after running out of descriptors */
+	uint64_t dump_next;	      /* no dump starts before this */
+	uint64_t requests[NCTLVERBS]; /* warden_control_requests_total */
 	struct client clients[CONTROL_CLIENTS_MAX];
 };
 
@@ -372,6 +374,28 @@ static void do_status(struct client *c, struct ctl_request *r, bool dump)
 	client_send(c, &j);
 }
 
+/* The exposition of metrics_render(), as the "metrics" member of the reply. */
+static void do_metrics(struct client *c, bool openmetrics)
+{
+	struct wd_json j;
+	size_t len;
+	char *text = metrics_render(c->ctl->sup, openmetrics, &len);
+
+	if (!text) {
+		reply_error(c, CTL_EFAILED, "out of memory for the metrics");
+		return;
+	}
+	if (wd_json_begin_alloc(&j, CONTROL_REPLY_MAX) < 0) {
+		free(text);
+		client_close(c);
+		return;
+	}
+	wd_json_bool(&j, "ok", true);
+	wd_json_strn(&j, "metrics", text, len);
+	free(text);
+	client_send(c, &j);
+}
+
 /* A dump now, and when the next one may start. */
 static void serve_dump(struct client *c, struct ctl_request *r)
 {
@@ -494,6 +518,7 @@ static void handle(struct client *c, char *line)
 		reply_error(c, CTL_EUSAGE, "%s", err);
 		return;
 	}
+	c->ctl->requests[r.verb]++;
 	if (c->readonly && !ctl_verb_readonly(r.verb)) {
 		if (events_on()) {
 			struct wd_json *j = event_begin("control.refused");
@@ -505,7 +530,7 @@ static void handle(struct client *c, char *line)
 			event_emit(j);
 		}
 		reply_error(c, CTL_EREFUSED,
-			    "permission denied: uid %u may only use status, dump and wait",
+			    "permission denied: uid %u may only use status, dump, metrics and wait",
 			    (unsigned)c->uid);
 		return;
 	}
@@ -515,14 +540,16 @@ static void handle(struct client *c, char *line)
 			reply_error(c, CTL_ENOSERVICE, "no such service: %s", r.args[k]);
 			return;
 		}
-	if (sup_shutting_down(sup) && r.verb != CTL_STATUS && r.verb != CTL_DUMP &&
-	    r.verb != CTL_WAIT && r.verb != CTL_SHUTDOWN) {
+	if (sup_shutting_down(sup) && !ctl_verb_readonly(r.verb) && r.verb != CTL_SHUTDOWN) {
 		reply_error(c, CTL_EFAILED, "warden is shutting down");
 		return;
 	}
 	switch (r.verb) {
 	case CTL_STATUS:
 		do_status(c, &r, false);
+		return;
+	case CTL_METRICS:
+		do_metrics(c, r.openmetrics);
 		return;
 	case CTL_DUMP:
 		if (wd_now() < c->ctl->dump_next)
@@ -984,4 +1011,9 @@ void control_close(struct control *ctl)
 	if (stat(ctl->path, &st) == 0 && st.st_ino == ctl->ino)
 		(void)unlink(ctl->path);
 	free(ctl);
+}
+
+uint64_t control_requests(const struct control *ctl, enum ctl_verb verb)
+{
+	return ctl ? ctl->requests[verb] : 0;
 }

@@ -9,7 +9,10 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "ctlproto.h"
 
 struct sup;
 struct wd_json;
@@ -40,6 +43,9 @@ int control_open(struct sup *sup, const char *path, bool has_group, gid_t group,
 
 /* Closes every client and the socket, and removes it. */
 void control_close(struct control *ctl);
+
+/* Requests of verb received so far (warden_control_requests_total); 0 without a socket. */
+uint64_t control_requests(const struct control *ctl, enum ctl_verb verb);
 
 /* Something changed: pending "wait" requests look again. */
 void control_changed(struct control *ctl);

@@ -18,6 +18,7 @@
  *   reap.c        every child that ends is reaped and accounted for
  *   shutdown.c    the shutdown protocol and warden's exit status
  *   tree.c        the processes left below warden, found and signalled
+ *   metrics.c     the metrics, collected at scrape time (metrics.h)
  */
 
 #include <signal.h>
@@ -33,6 +34,7 @@
 
 #include "config.h"
 #include "ctlproto.h"
+#include "metrics.h"
 #include "supervisor.h"
 
 /*
@@ -118,7 +120,8 @@ struct logstream {
 	size_t len;
 	bool paused;	  /* warden's output is full: not read meanwhile */
 	bool split;	  /* the last line went out in pieces, unended */
-	uint64_t dropped; /* lines given up at exit */
+	uint64_t dropped; /* lines lost: given up at exit, or no memory */
+	uint64_t lines;	  /* lines passed on to warden's output */
 };
 
 struct svc {
@@ -154,6 +157,7 @@ struct svc {
 	struct logstream out, err;
 	char listen_slot[WD_PID_ENV_MAX]; /* LISTEN_PID=..., written by the child */
 	struct health health;
+	struct svc_metrics m;
 };
 
 /* Where the shutdown protocol stands (shutdown.c). */
@@ -216,6 +220,7 @@ struct sup {
 	struct shutdown sd;
 	uint64_t started;
 	int exit_code;
+	struct sup_metrics m;
 };
 
 /* Stops watching io and closes its descriptor; fine on one that is closed (fd < 0). */

@@ -34,6 +34,8 @@ static const char usage[] =
 	"  shutdown                   stop everything and exit, as SIGTERM does\n"
 	"  dump                       the whole state as JSON, with every process's fds,\n"
 	"                             memory, threads, CPU time and signal masks\n"
+	"  metrics [--openmetrics]    the metrics, in the Prometheus text format 0.0.4\n"
+	"                             (or OpenMetrics 1.0.0); see warden-metrics(7)\n"
 	"\n"
 	"  --control PATH   the socket (default: /run/warden/control.sock as root,\n"
 	"                   else $XDG_RUNTIME_DIR/warden/control.sock)\n"
@@ -361,6 +363,19 @@ static void print_status(const struct jv *reply)
 	}
 }
 
+/* The exposition text of a metrics reply, as it came. */
+static int print_metrics(const struct jv *reply)
+{
+	const char *text = jstr(reply, "metrics", NULL);
+
+	if (!text) {
+		fputs("warden ctl: the reply holds no metrics\n", stderr);
+		return CTL_EFAILED;
+	}
+	fputs(text, stdout);
+	return 0;
+}
+
 /* --- talking ------------------------------------------------------------------- */
 
 static int die(enum ctl_error code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -490,6 +505,8 @@ int ctl_main(int argc, char **argv)
 			print_status(&reply);
 		else if (!json && req.verb == CTL_DUMP)
 			fputs(buf, stdout);
+		else if (!json && req.verb == CTL_METRICS)
+			rc = print_metrics(&reply);
 	}
 	jv_free(&reply);
 	free(buf);

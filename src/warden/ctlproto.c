@@ -21,6 +21,7 @@ static const struct {
 	[CTL_RELOAD] = {"reload", false, 0, 0},
 	[CTL_SHUTDOWN] = {"shutdown", false, 0, 0},
 	[CTL_DUMP] = {"dump", true, 0, 0},
+	[CTL_METRICS] = {"metrics", true, 0, 0},
 };
 
 static const char *const errors[] = {
@@ -110,6 +111,8 @@ int ctl_parse(char *line, struct ctl_request *req, char *err, size_t errlen)
 				return -1;
 			}
 			i++;
+		} else if (req->verb == CTL_METRICS && strcmp(words[i], "--openmetrics") == 0) {
+			req->openmetrics = true;
 		} else if (req->verb == CTL_SIGNAL && req->nargs == 1 &&
 			   wd_signal_parse(words[i] + 1, false, &req->signal) == 0) {
 			/* "signal web -HUP", as kill(1) writes it */

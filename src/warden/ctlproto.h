@@ -25,6 +25,7 @@ enum ctl_verb {
 	CTL_RELOAD,
 	CTL_SHUTDOWN,
 	CTL_DUMP,
+	CTL_METRICS,
 	NCTLVERBS
 };
 
@@ -46,6 +47,7 @@ struct ctl_request {
 	int signal;	  /* CTL_SIGNAL */
 	bool ready;	  /* wait --ready */
 	uint64_t timeout; /* wait --timeout, ns; 0: none */
+	bool openmetrics; /* metrics --openmetrics */
 };
 
 /* The verb's name, and whether a read-only client may use it. */

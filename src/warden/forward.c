@@ -92,6 +92,7 @@ static bool forward_to(struct svc *s, int received)
 		log_errno(r, "cannot forward %s to service %s", wd_signal_name(sig, name),
 			  s->conf.name);
 	}
+	metrics_forwarded(&s->sup->m, sig);
 	forwarded(s->conf.name, sig, received, group ? "group" : "process",
 		  group ? s->pgid : s->pid);
 	return true;
@@ -119,6 +120,7 @@ int forward_leftovers(struct sup *sup, int received)
 			return 0;
 		}
 		(void)tree_signal(sup->self, sup->pid1, sig, NULL, 0, false);
+		metrics_forwarded(&sup->m, sig);
 		forwarded(NULL, sig, received, "descendants", sup->self);
 		return sig;
 	}

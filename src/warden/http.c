@@ -31,6 +31,7 @@
 #include "http.h"
 #include "httpparse.h"
 #include "log.h"
+#include "metrics.h"
 #include "supervisor.h"
 
 #define HTTP_READ_TIMEOUT (5 * WD_NSEC_PER_SEC)
@@ -426,6 +427,28 @@ static void serve_status(struct conn *c, const struct http_request *r)
 	reply(c, head_only, 200, "application/json", j.buf, (size_t)n, j.buf);
 }
 
+/* --- /metrics --------------------------------------------------------------- */
+
+/*
+ * The exposition of warden ctl metrics (warden-metrics(7)): OpenMetrics when
+ * Accept prefers it (Prometheus asks for it first), else text format 0.0.4.
+ */
+static void serve_metrics(struct conn *c, const struct http_request *r)
+{
+	bool head_only = r->method == HTTP_HEAD;
+	size_t len;
+	char *text = metrics_render(c->h->sup, r->accept_openmetrics, &len);
+
+	if (!text) {
+		reply_status(c, head_only, 503);
+		return;
+	}
+	reply(c, head_only, 200,
+	      r->accept_openmetrics ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+				    : "text/plain; version=0.0.4; charset=utf-8",
+	      text, len, text);
+}
+
 /* --- requests --------------------------------------------------------------- */
 
 static bool path_is(const struct http_request *r, const char *p)
@@ -459,6 +482,8 @@ static void route(struct conn *c, const struct http_request *r)
 		serve_probe(c, r, READYZ, one, onelen);
 	else if (path_is(r, "/status"))
 		serve_status(c, r);
+	else if (path_is(r, "/metrics"))
+		serve_metrics(c, r);
 	else
 		reply_status(c, r->method == HTTP_HEAD, 404);
 }

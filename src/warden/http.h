@@ -4,7 +4,7 @@
 
 /*
  * The HTTP endpoint (http = ADDR:PORT, --http): /livez, /readyz and their
- * per-service forms, /status, for Kubernetes probes and scrapers. A
+ * per-service forms, /metrics, /status, for Kubernetes probes and scrapers. A
  * minimal HTTP/1.1 responder of warden's own, served from warden's loop
  * like the control socket: no thread, nothing blocks, no timer and no
  * wake-up while nobody is connected. GET and HEAD only, one request per

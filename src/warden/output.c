@@ -57,6 +57,7 @@ static size_t nfds;
 static wd_loop *out_loop;
 static bool out_closed; /* output_finish() ran: nothing more is written */
 static size_t std_cap = DEFAULT_CAP;
+static uint64_t events_dropped; /* every event dropped, for warden_events_dropped_total */
 
 static const char *const producer_names[NPRODUCERS] = {
 	[OUT_LOG] = "stderr",
@@ -179,6 +180,7 @@ static int drop(struct sink *k, enum out_producer producer, int err)
 {
 	if (producer != OUT_OTHER)
 		k->dropped[producer]++;
+	events_dropped += producer == OUT_EVENTS;
 	return err;
 }
 
@@ -482,4 +484,9 @@ void output_finish(uint64_t patience)
 	nsinks = nfds = 0;
 	out_loop = NULL;
 	out_closed = true;
+}
+
+uint64_t output_events_dropped(void)
+{
+	return events_dropped;
 }

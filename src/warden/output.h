@@ -81,4 +81,7 @@ void output_flush(uint64_t patience);
  */
 void output_finish(uint64_t patience);
 
+/* How many events were dropped whole since warden started (output.dropped counts them too). */
+uint64_t output_events_dropped(void);
+
 #endif

@@ -22,6 +22,7 @@ static void orphan_reaped(struct sup *sup, const struct wd_exit *e)
 {
 	char words[64];
 
+	sup->m.orphans_reaped++;
 	log_info(sup->conf.warn_reaped ? 0 : 2, "reaped orphan %d, %s", (int)e->pid,
 		 wd_status_describe(e->status, words, sizeof(words)));
 	if (events_on()) {

@@ -429,6 +429,7 @@ static enum svc_state act_spawn(struct svc *s, struct step *st)
 		s->exec_stage = WD_STAGE_FORK;
 		s->last_status = wd_spawn_exit_code(r) << 8;
 		s->has_status = true;
+		metrics_run_ended(s, NULL);
 		st->then = EV_EXIT;
 		return ST_STARTING;
 	}
@@ -670,6 +671,7 @@ void svc_reaped(struct svc *s, const struct wd_exit *e)
 	s->last_status = e->status;
 	s->last_rusage = e->rusage;
 	s->has_status = true;
+	metrics_run_ended(s, &e->rusage);
 	svc_handle(s, EV_EXIT);
 }
 

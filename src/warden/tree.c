@@ -108,7 +108,7 @@ int tree_usage(const struct wd_proc_table *t, pid_t pid, pid_t pgid, struct tree
 	for (i = 0; i < n; i++) {
 		struct wd_proc_usage pu;
 
-		if (wd_proc_usage(pids[i], &pu) < 0)
+		if (wd_proc_table_usage(t, pids[i], &pu) < 0)
 			continue;
 		u->processes++;
 		u->rss_bytes += pu.rss_bytes;

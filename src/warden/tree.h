@@ -39,8 +39,9 @@ struct wd_proc_table;
 
 /*
  * Sums what the processes of a service use: pid, every process below it,
- * and every process of its group pgid (when pgid > 0). A process that ends
- * while it is read is left out. Returns 0 or -errno (no memory).
+ * and every process of its group pgid (when pgid > 0), as the snapshot t
+ * has them (CPU and memory when t was read, descriptors now). Returns 0
+ * or -errno (no memory).
  */
 int tree_usage(const struct wd_proc_table *t, pid_t pid, pid_t pgid, struct tree_usage *u);
 

@@ -20,7 +20,7 @@ import pytest
 from conftest import WARDEN, helper, q, run_direct, wait_file_sh, wait_for
 from httpc import (Reply, connections_of, exchange, free_port, get, read_all, request,
                    wait_serving)
-from svlib import EXIT_CONFIG, Sup, wait_stamp
+from svlib import EXIT_CONFIG, Sup, read_stamps, stamp, wait_stamp
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -112,6 +112,7 @@ def test_init_mode_endpoints(warden):
     assert c.returncode == 0, c.stderr
     theirs = json.loads(c.stdout)
     for doc in (mine, theirs):
+        doc["warden"].pop("uptime_ms")
         for s in doc["services"]:
             s.pop("uptime_ms")
     assert mine == theirs
@@ -317,6 +318,41 @@ def test_readyz_fails_once_shutdown_starts(warden_pid1, how):
     # Still live: nothing failed.
     check(port, "/livez", 200, "ok")
     assert psutil.Process(r.pid).is_running()
+    assert r.wait(30) == 0, r.err()
+
+
+@pytest.mark.parametrize("how", ["init", "supervisor"])
+def test_drain_turns_readyz_at_once(warden_pid1, how):
+    """shutdown_delay: the first /readyz asked after SIGTERM was sent answers 503 (within
+    100 ms), while the service still runs, ready and unsignalled, for the whole delay;
+    then it gets its SIGTERM and warden exits 0."""
+    h = warden_pid1
+    log = h.path("stops")
+    stopper = [helper("stopper"), "-n", "svc", str(log)]
+    delay = 2.0
+    if how == "init":
+        r, port = start_init(h, stopper, args=["--shutdown-delay", "2s"])
+        name = "main"
+    else:
+        sup, port = start_sup(h, "shutdown_delay = 2s\n[svc]\ncommand = " +
+                              " ".join(q(a) for a in stopper) + "\n")
+        r, name = sup.run, "svc"
+    wait_stamp(log, "svc", "start")
+    wait_status(port, "/readyz", 200)
+    t0 = time.monotonic()
+    r.kill(signal.SIGTERM)
+    got = request(port, "/readyz?verbose")
+    took = time.monotonic() - t0
+    assert got.status == 503 and took < 0.1, (got.raw, took)
+    assert got.text == (f"[-]warden failed: shutting down\n[+]{name} ok\n"
+                        "readyz check failed\n"), got.text
+    # Draining: still live, the service runs and has had no signal.
+    check(port, "/livez", 200, "ok")
+    check(port, f"/readyz/{name}", 200, "ok")
+    assert [w for _, w, _ in read_stamps(log)] == ["start", "ready"], read_stamps(log)
+    wait_stamp(log, "svc", "sig:15", timeout=20)
+    signalled = stamp(read_stamps(log), "svc", "sig:15")
+    assert signalled - t0 >= delay - 0.01, (signalled - t0)
     assert r.wait(30) == 0, r.err()
 
 

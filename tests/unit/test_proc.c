@@ -7,6 +7,7 @@
 
 #include "unit.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sys/prctl.h>
 
@@ -362,6 +363,33 @@ static void test_usage(void **state)
 	assert_int_equal(wd_proc_usage(t.c2, &u), -ESRCH);
 }
 
+/* The same from a snapshot: its figures, the descriptors now; -ESRCH for a pid not in it. */
+static void test_table_usage(void **state)
+{
+	struct wd_proc_usage u, direct;
+	struct wd_proc_table *tab;
+	struct tree t;
+	int fds[8];
+
+	make_tree(&t);
+	assert_int_equal(wd_proc_table_read(&tab), 0);
+	assert_int_equal(wd_proc_table_usage(tab, t.c2, &u), 0);
+	assert_int_equal(wd_proc_usage(t.c2, &direct), 0);
+	assert_true(u.rss_bytes > 0 && u.threads == 1);
+	assert_int_equal(u.start_ns, direct.start_ns);
+	assert_int_equal(u.fds, direct.fds);
+	assert_int_equal(wd_proc_table_usage(tab, getpid(), &u), 0);
+	for (int i = 0; i < 8; i++)
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(wd_proc_table_usage(tab, getpid(), &direct), 0);
+	assert_int_equal(direct.fds, u.fds + 8);
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+	assert_int_equal(wd_proc_table_usage(tab, 0, &u), -ESRCH);
+	assert_int_equal(wd_proc_table_usage(tab, INT_MAX, &u), -ESRCH);
+	wd_proc_table_free(tab);
+}
+
 static void test_is_own(void **state)
 {
 	char link[64];
@@ -385,6 +413,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_descendants_thread_child, teardown),
 		cmocka_unit_test_teardown(test_table_tree, teardown),
 		cmocka_unit_test_teardown(test_usage, teardown),
+		cmocka_unit_test_teardown(test_table_usage, teardown),
 		cmocka_unit_test(test_is_own),
 	};
 	unit_init();
