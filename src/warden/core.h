@@ -17,6 +17,7 @@
  *   reap.c        every child that ends is reaped and accounted for
  *   shutdown.c    the shutdown protocol and warden's exit status
  *   tree.c        the processes left below warden, found and signalled
+ *   leak.c        leak watch: a service's tree sampled, a leak restarted
  */
 
 #include <signal.h>
@@ -32,6 +33,7 @@
 
 #include "config.h"
 #include "ctlproto.h"
+#include "leak.h"
 #include "supervisor.h"
 
 /*
@@ -67,6 +69,7 @@ enum svc_event {
 	EV_RESTART,	  /* stop it, then start it again (request, reload) */
 	EV_KILL,	  /* stop_timeout ran out */
 	EV_RETRY,	  /* the restart delay is over */
+	EV_LEAK,	  /* a leak with on_leak = restart: stop it, then start it again */
 	NEVENTS
 };
 
@@ -121,6 +124,7 @@ struct svc {
 	size_t ndeps;
 	struct logstream out, err;
 	char listen_slot[WD_PID_ENV_MAX]; /* LISTEN_PID=..., written by the child */
+	struct leak_watch leak;
 };
 
 /* Where the shutdown protocol stands (shutdown.c). */
