@@ -122,6 +122,7 @@ static bool take(struct svc *s, enum leak_resource r, uint64_t value, uint64_t n
 			x->over_first = value;
 			x->over_samples = 0;
 			x->reported = false;
+			x->breaches++;
 		}
 		x->over_samples++;
 	} else {
@@ -273,6 +274,7 @@ void leak_json(const struct svc *s, struct wd_json *j)
 			wd_json_uint(j, "over_ms", (now - x->over_since) / WD_NSEC_PER_MSEC);
 		else
 			wd_json_null(j, "over_ms");
+		wd_json_uint(j, "breaches", x->breaches);
 		wd_json_uint(j, "growing_samples", w->sampled_at ? x->rise_samples : 0);
 		wd_json_bool(j, "leak", x->over && x->reported);
 		wd_json_bool(j, "suspected", x->suspected);

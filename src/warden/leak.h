@@ -33,7 +33,8 @@ struct leak_res {
 	bool over;	/* the last sample was over the limit */
 	uint64_t over_since, over_first;
 	unsigned over_samples;
-	bool reported; /* service.leak said for this breach */
+	unsigned breaches; /* this run's: times the samples went over the limit */
+	bool reported;	   /* service.leak said for this breach */
 	uint64_t rise_since, rise_first;
 	unsigned rise_samples;
 	bool suspected; /* service.leak_suspected said for this run */
