@@ -53,6 +53,12 @@ enum svc_key {
 	K_HEALTH_FAILURES,
 	K_HEALTH_START_PERIOD,
 	K_ON_UNHEALTHY,
+	K_LEAK_MEMORY,
+	K_LEAK_FDS,
+	K_LEAK_INTERVAL,
+	K_LEAK_SUSTAIN,
+	K_LEAK_SUSPECT_SAMPLES,
+	K_ON_LEAK,
 	NSVCKEYS
 };
 
@@ -86,6 +92,12 @@ static const char *const svc_keys[NSVCKEYS] = {
 	[K_HEALTH_FAILURES] = "health_failures",
 	[K_HEALTH_START_PERIOD] = "health_start_period",
 	[K_ON_UNHEALTHY] = "on_unhealthy",
+	[K_LEAK_MEMORY] = "leak_memory",
+	[K_LEAK_FDS] = "leak_fds",
+	[K_LEAK_INTERVAL] = "leak_interval",
+	[K_LEAK_SUSTAIN] = "leak_sustain",
+	[K_LEAK_SUSPECT_SAMPLES] = "leak_suspect_samples",
+	[K_ON_LEAK] = "on_leak",
 };
 
 enum global_key {
@@ -566,6 +578,9 @@ static void svc_defaults(struct svc_conf *s, enum log_format lf)
 	for (sig = 0; sig <= WD_SIGRTMAX; sig++)
 		s->rewrite[sig] = (unsigned char)sig;
 	s->session = SESSION_GROUP;
+	s->leak_interval = 30 * WD_NSEC_PER_SEC;
+	s->leak_sustain = 5 * 60 * WD_NSEC_PER_SEC;
+	s->leak_suspect_samples = 10;
 }
 
 /*
@@ -838,6 +853,111 @@ static void set_positive_duration(struct parse *p, const char *key, const char *
 		*ret = d;
 }
 
+/*
+ * A size: bytes, or a whole number with K, M or G (powers of 1024).
+ * Returns 0, or -EINVAL for anything else or a size past 2^64.
+ */
+static int parse_size(const char *v, uint64_t *ret)
+{
+	unsigned long long n;
+	unsigned shift = 0;
+	char *end;
+
+	if (*v < '0' || *v > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end == 'K')
+		shift = 10;
+	else if (*end == 'M')
+		shift = 20;
+	else if (*end == 'G')
+		shift = 30;
+	if (shift)
+		end++;
+	if (*end || n > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*ret = (uint64_t)n << shift;
+	return 0;
+}
+
+/* The keys of the leak watch; how they fit together is checked in validate(). */
+static void set_leak_key(struct parse *p, struct svc_conf *s, int k, const char *v)
+{
+	unsigned long n;
+
+	switch ((enum svc_key)k) {
+	case K_LEAK_MEMORY:
+		if (parse_size(v, &s->leak_memory) < 0 || s->leak_memory == 0)
+			fail(p, p->line,
+			     "invalid leak_memory '%s' (expected a size above 0: bytes, or a whole "
+			     "number with K, M or G, e.g. 512M)",
+			     v);
+		break;
+	case K_LEAK_FDS:
+		if (parse_uint(v, INT_MAX, 10, &n) < 0 || n == 0)
+			fail(p, p->line,
+			     "invalid leak_fds '%s' (expected a number of descriptors, 1 or more)",
+			     v);
+		else
+			s->leak_fds = n;
+		break;
+	case K_LEAK_INTERVAL:
+		set_duration(p, svc_keys[k], v, &s->leak_interval);
+		if (!p->failed && s->leak_interval < 10 * WD_NSEC_PER_MSEC)
+			fail(p, p->line, "invalid leak_interval '%s' (expected at least 10ms)", v);
+		break;
+	case K_LEAK_SUSTAIN:
+		set_duration(p, svc_keys[k], v, &s->leak_sustain);
+		break;
+	case K_LEAK_SUSPECT_SAMPLES:
+		if (parse_uint(v, 1000, 10, &n) < 0 || n == 1 || n == 2)
+			fail(p, p->line,
+			     "invalid leak_suspect_samples '%s' (expected 0 for none, or a number "
+			     "of samples from 3 to 1000)",
+			     v);
+		else
+			s->leak_suspect_samples = (unsigned)n;
+		break;
+	case K_ON_LEAK:
+		if (strcmp(v, "restart") == 0)
+			s->leak_restart = true;
+		else if (strcmp(v, "none") == 0)
+			s->leak_restart = false;
+		else
+			fail(p, p->line, "invalid on_leak '%s' (expected restart or none)", v);
+		break;
+	default:
+		break;
+	}
+}
+
+/* A leak watch setting without a limit to watch, or a window shorter than a sample. */
+static void validate_leak(struct parse *p, struct svc_conf *s)
+{
+	static const int keys[] = {K_LEAK_INTERVAL, K_LEAK_SUSTAIN, K_LEAK_SUSPECT_SAMPLES,
+				   K_ON_LEAK};
+	size_t i;
+
+	if (!s->leak_memory && !s->leak_fds) {
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (s->seen & (UINT64_C(1) << keys[i])) {
+				fail(p, s->line, "service [%s]: %s needs leak_memory or leak_fds",
+				     s->name, svc_keys[keys[i]]);
+				return;
+			}
+		return;
+	}
+	if (s->leak_sustain < s->leak_interval)
+		fail(p, s->line,
+		     "service [%s]: leak_sustain (%llu ms) is shorter than leak_interval (%llu "
+		     "ms)",
+		     s->name, (unsigned long long)(s->leak_sustain / WD_NSEC_PER_MSEC),
+		     (unsigned long long)(s->leak_interval / WD_NSEC_PER_MSEC));
+}
+
 static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *v)
 {
 	const char *err = NULL, *key = svc_keys[k];
@@ -1024,6 +1144,14 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 			s->on_unhealthy = ON_UNHEALTHY_NONE;
 		else
 			fail(p, p->line, "invalid on_unhealthy '%s' (expected restart or none)", v);
+		break;
+	case K_LEAK_MEMORY:
+	case K_LEAK_FDS:
+	case K_LEAK_INTERVAL:
+	case K_LEAK_SUSTAIN:
+	case K_LEAK_SUSPECT_SAMPLES:
+	case K_ON_LEAK:
+		set_leak_key(p, s, k, v);
 		break;
 	case NSVCKEYS:
 		break;
@@ -1403,6 +1531,7 @@ static void validate(struct parse *p)
 			     s->name);
 		else if (s->restart_delay_max < s->restart_delay)
 			s->restart_delay_max = s->restart_delay;
+		validate_leak(p, s);
 		/* Without a log_format of its own, the [warden] one, wherever it stands. */
 		if (!s->log_format_set)
 			s->log_format = c->log_format;

@@ -130,6 +130,14 @@ struct svc_conf {
 	bool exit_is_wardens;  /* warden exits with its status, whatever ended it */
 	int exit_group_signal; /* sent to its process group when it exits (0: none) */
 
+	/* Leak watch (leak.c): on when leak_memory or leak_fds is set. */
+	uint64_t leak_memory;	       /* bytes of its tree's RSS; 0: not watched */
+	uint64_t leak_fds;	       /* open descriptors of its tree; 0: not watched */
+	uint64_t leak_interval;	       /* between two samples */
+	uint64_t leak_sustain;	       /* how long a breach lasts before it counts */
+	unsigned leak_suspect_samples; /* growing samples that make a suspicion; 0: none */
+	bool leak_restart;	       /* on_leak = restart */
+
 	bool borrowed;	   /* name and argv are not its own (init mode's command line) */
 	char *fingerprint; /* every key = value of the section: equal means unchanged */
 	/* Keys seen, to refuse duplicates and to tell which were given. */

@@ -19,6 +19,7 @@
  *   shutdown.c    the shutdown protocol and warden's exit status
  *   tree.c        the processes left below warden, found and signalled
  *   metrics.c     the metrics, collected at scrape time (metrics.h)
+ *   leak.c        leak watch: a service's tree sampled, a leak restarted
  */
 
 #include <signal.h>
@@ -35,6 +36,7 @@
 #include "config.h"
 #include "ctlproto.h"
 #include "metrics.h"
+#include "leak.h"
 #include "supervisor.h"
 
 /*
@@ -71,6 +73,7 @@ enum svc_event {
 	EV_KILL,	  /* stop_timeout ran out */
 	EV_RETRY,	  /* the restart delay is over */
 	EV_UNHEALTHY,	  /* health_failures checks in a row failed (on_unhealthy = restart) */
+	EV_LEAK,	  /* a leak with on_leak = restart: stop it, then start it again */
 	NEVENTS
 };
 
@@ -158,6 +161,7 @@ struct svc {
 	char listen_slot[WD_PID_ENV_MAX]; /* LISTEN_PID=..., written by the child */
 	struct health health;
 	struct svc_metrics m;
+	struct leak_watch leak;
 };
 
 /* Where the shutdown protocol stands (shutdown.c). */

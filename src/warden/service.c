@@ -47,6 +47,7 @@ static enum svc_state act_unhealthy(struct svc *s, struct step *st);
 static enum svc_state act_health_failed(struct svc *s, struct step *st);
 static enum svc_state act_stop(struct svc *s, struct step *st);
 static enum svc_state act_restart(struct svc *s, struct step *st);
+static enum svc_state act_leak(struct svc *s, struct step *st);
 static enum svc_state act_then_restart(struct svc *s, struct step *st);
 static enum svc_state act_then_stop(struct svc *s, struct step *st);
 static enum svc_state act_kill(struct svc *s, struct step *st);
@@ -74,6 +75,7 @@ static const svc_action table[NSTATES][NEVENTS] = {
 		[EV_READY_TIMEOUT] = act_unhealthy,
 		[EV_STOP] = act_stop,
 		[EV_RESTART] = act_restart,
+		[EV_LEAK] = act_leak,
 	},
 	[ST_RUNNING] = {
 		[EV_EXIT] = act_exit,
@@ -81,6 +83,7 @@ static const svc_action table[NSTATES][NEVENTS] = {
 		[EV_UNHEALTHY] = act_health_failed,
 		[EV_STOP] = act_stop,
 		[EV_RESTART] = act_restart,
+		[EV_LEAK] = act_leak,
 	},
 	[ST_STOPPING] = {
 		[EV_EXIT] = act_stopped,
@@ -434,6 +437,7 @@ static enum svc_state act_spawn(struct svc *s, struct step *st)
 		return ST_STARTING;
 	}
 	log_info(1, "service %s: started, pid %d", s->conf.name, (int)s->pid);
+	leak_start(s);
 	if (s->conf.ready != READY_NONE && s->conf.type == SVC_SIMPLE)
 		arm(s, s->conf.ready_timeout);
 	readiness_start(s, ready_pipe[0]);
@@ -534,6 +538,7 @@ static void ended(struct svc *s)
 	emit_exit(s);
 	s->pid = 0;
 	wd_timer_stop(&s->timer);
+	leak_stop(s);
 	if (s->conf.exit_group_signal && s->pgid > 0)
 		(void)kill(-s->pgid, s->conf.exit_group_signal);
 }
@@ -578,6 +583,14 @@ static enum svc_state act_stop(struct svc *s, struct step *st)
 static enum svc_state act_restart(struct svc *s, struct step *st)
 {
 	act_stop(s, st);
+	return ST_RESTARTING;
+}
+
+/* A leak (leak.c): a restart as warden ctl restart does it, with the reason. */
+static enum svc_state act_leak(struct svc *s, struct step *st)
+{
+	act_stop(s, st);
+	st->reason = leak_reason(s);
 	return ST_RESTARTING;
 }
 
@@ -709,6 +722,7 @@ void svc_free(struct svc *s)
 	health_free(s);
 	spawn_close(s);
 	wd_timer_stop(&s->timer);
+	leak_stop(s);
 	capture_free(s);
 	free(s->starts);
 	free(s->deps);
@@ -794,4 +808,5 @@ void svc_json(const struct svc *s, struct wd_json *j, bool dump)
 		wd_json_strv(j, "after", s->conf.after);
 		wd_json_str(j, "health_check", s->conf.health_spec);
 	}
+	leak_json(s, j);
 }
