@@ -49,8 +49,13 @@
 #define LIBC "musl"
 #endif
 
-/* What was compiled in, as the names warden.started lists. */
+/*
+ * What was compiled in, as the names warden.started lists: the parts every
+ * build has (so that a log says what this binary can do), then what the
+ * build or its headers chose.
+ */
 static const char *const features[] = {
+	"http",	  "metrics", "health", "leak-watch",
 #ifdef WARDEN_STATIC
 	"static",
 #endif

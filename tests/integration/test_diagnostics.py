@@ -79,7 +79,9 @@ def test_started_carries_build_and_world(warden):
     assert ["warden", b["version"], "(git", b["commit"] + ")"] == version, (b, version)
     assert b["compiler"].startswith(("gcc ", "clang ")) and b["libc"].startswith(("glibc ", "musl"))
     assert ("static" in b["features"]) == is_static(WARDEN), b
-    assert set(b["features"]) <= {"static", "clone3", "pidfd", "asan"}
+    assert b["features"][:4] == ["http", "metrics", "health", "leak-watch"], b
+    assert set(b["features"]) <= {"http", "metrics", "health", "leak-watch", "static", "clone3",
+                                  "pidfd", "asan"}
     assert st["kernel"] == os.uname().release
     assert st["pid_namespace"] == pidns
     if warden.pid1:
