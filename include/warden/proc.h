@@ -67,8 +67,9 @@ WD_NODISCARD WD_NONNULL(1) int wd_proc_table_descendants(const struct wd_proc_ta
  * As wd_proc_table_descendants(), with root itself (when it is alive) and,
  * when pgid > 0, every live process of the process group pgid, even one
  * that left root's tree (an orphan reparented to a reaper): the processes
- * of a job. Each is stored once. Returns the count (possibly more than
- * max) or -errno. Thread-safe. Not async-signal-safe.
+ * of a job. Root 0 means no root process (the group alone). Each is stored
+ * once. Returns the count (possibly more than max) or -errno.
+ * Thread-safe. Not async-signal-safe.
  */
 WD_NODISCARD WD_NONNULL(1) int wd_proc_table_tree(const struct wd_proc_table *t, pid_t root,
 						  pid_t pgid, pid_t *pids, size_t max);

@@ -315,7 +315,10 @@ int wd_proc_table_tree(const struct wd_proc_table *t, pid_t root, pid_t pgid, pi
 	size_t n = 0;
 	int nd, i, j;
 
-	/* Root 0 would be the whole namespace: a service without a process has none. */
+	/*
+	 * Root 0 here is "no root process" (a job whose leader is gone), not
+	 * the whole namespace as in wd_proc_kill_tree(): it adds nobody.
+	 */
 	nd = root > 0 ? table_descendants(t, root, &all) : 0;
 	if (nd < 0)
 		return nd;
