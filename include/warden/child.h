@@ -12,6 +12,10 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Spawn flags. */
 enum {
 	WD_SPAWN_SETPGID = 1 << 0,	 /* the child leads a new process group */
@@ -145,5 +149,9 @@ const char *wd_status_describe(int status, char *buf, size_t size);
 
 /* Sends sig to a child by pidfd when there is one (no pid reuse race). */
 int wd_child_kill(pid_t pid, int pidfd, int sig);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

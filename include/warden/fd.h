@@ -9,6 +9,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /*
  * Closes every descriptor >= lowfd except those in keep[0..nkeep). Uses
  * close_range() and falls back to walking /proc/self/fd. Returns 0 or
@@ -25,5 +29,9 @@ int wd_fd_set_cloexec(int fd, bool on);
  * then only the first max are stored) or -errno.
  */
 int wd_fd_list(int pid, int *fds, size_t max);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

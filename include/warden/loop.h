@@ -16,6 +16,10 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct wd_loop wd_loop;
 typedef struct wd_io wd_io;
 typedef struct wd_timer wd_timer;
@@ -111,5 +115,9 @@ int wd_loop_run(wd_loop *loop);
 
 /* Makes wd_loop_run() return once the current dispatch is done. */
 void wd_loop_quit(wd_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /*
  * The real-time signals as the kernel numbers them and as kill(1), bash and
  * glibc programs name them. The C library's own SIGRTMIN differs (musl
@@ -82,5 +86,9 @@ const char *wd_signal_name(int sig, char *buf);
 
 /* True for a signal number a process can catch (not KILL or STOP). */
 bool wd_signal_catchable(int sig);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

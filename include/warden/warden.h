@@ -4,6 +4,9 @@
 
 /* libwarden: every module. Each header can also be included alone. */
 
+#include <warden/common.h>
+#include <warden/version.h>
+
 #include <warden/child.h>
 #include <warden/clock.h>
 #include <warden/event.h>
@@ -12,5 +15,15 @@
 #include <warden/loop.h>
 #include <warden/proc.h>
 #include <warden/signals.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Nothing of its own: the guard is here for the headers test (and symmetry). */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,6 +210,7 @@ void wd_json_begin(struct wd_json *j, char *buf, size_t cap)
 	j->comma = false;
 	j->overflow = false;
 	j->grow_max = 0;
+	memset(j->reserved, 0, sizeof(j->reserved));
 	put(j, "{", 1);
 }
 
@@ -229,13 +228,32 @@ void wd_json_str(struct wd_json *j, const char *k, const char *val)
 	wd_json_strn(j, k, val, val ? strlen(val) : 0);
 }
 
+/*
+ * Writes v in decimal, with a '-' when negative, at the end of num[0..24)
+ * and returns where it starts. By hand rather than with snprintf(), which
+ * is not async-signal-safe: a writer on a fixed buffer must be.
+ */
+static const char *decimal(char num[24], uint64_t v, bool negative)
+{
+	char *p = num + 23;
+
+	*p = '\0';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (negative)
+		*--p = '-';
+	return p;
+}
+
 void wd_json_int(struct wd_json *j, const char *k, int64_t val)
 {
 	char num[24];
 
 	key(j, k);
-	snprintf(num, sizeof(num), "%" PRId64, val);
-	puts_(j, num);
+	/* The magnitude in unsigned arithmetic: -INT64_MIN does not fit an int64_t. */
+	puts_(j, decimal(num, val < 0 ? UINT64_C(0) - (uint64_t)val : (uint64_t)val, val < 0));
 }
 
 void wd_json_uint(struct wd_json *j, const char *k, uint64_t val)
@@ -243,8 +261,7 @@ void wd_json_uint(struct wd_json *j, const char *k, uint64_t val)
 	char num[24];
 
 	key(j, k);
-	snprintf(num, sizeof(num), "%" PRIu64, val);
-	puts_(j, num);
+	puts_(j, decimal(num, val, false));
 }
 
 void wd_json_bool(struct wd_json *j, const char *k, bool val)

@@ -24,7 +24,8 @@ struct pp {
  */
 static int read_stat(pid_t pid, struct pp *ret, char *state)
 {
-	static long tick, page;
+	/* Asked every time: a static cache would be a data race between threads. */
+	long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
 	unsigned long long utime, stime, start, vsize;
 	long long rss;
 	long threads;
@@ -32,14 +33,10 @@ static int read_stat(pid_t pid, struct pp *ret, char *state)
 	ssize_t n;
 	int fd;
 
-	if (!tick) {
-		tick = sysconf(_SC_CLK_TCK);
-		page = sysconf(_SC_PAGESIZE);
-		if (tick <= 0)
-			tick = 100;
-		if (page <= 0)
-			page = 4096;
-	}
+	if (tick <= 0)
+		tick = 100;
+	if (page <= 0)
+		page = 4096;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -61,6 +58,7 @@ static int read_stat(pid_t pid, struct pp *ret, char *state)
 			 &rss) != 9)
 		return -EIO;
 	ret->pid = pid;
+	memset(&ret->u, 0, sizeof(ret->u));
 	ret->u.cpu_ns = (uint64_t)(utime + stime) * (1000000000ULL / (unsigned long long)tick);
 	ret->u.start_ns = (uint64_t)start * (1000000000ULL / (unsigned long long)tick);
 	ret->u.vsize_bytes = vsize;
@@ -317,7 +315,10 @@ int wd_proc_table_tree(const struct wd_proc_table *t, pid_t root, pid_t pgid, pi
 	size_t n = 0;
 	int nd, i, j;
 
-	/* Root 0 would be the whole namespace: a service without a process has none. */
+	/*
+	 * Root 0 here is "no root process" (a job whose leader is gone), not
+	 * the whole namespace as in wd_proc_kill_tree(): it adds nobody.
+	 */
 	nd = root > 0 ? table_descendants(t, root, &all) : 0;
 	if (nd < 0)
 		return nd;

@@ -107,26 +107,13 @@ struct wd_json *event_begin(const char *name)
 
 void event_emit(struct wd_json *j)
 {
-	int len = wd_json_end(j);
+	char spare[WD_EVENT_SPARE_MAX];
+	const char *line;
+	/* Too long to write: a short event says which one was lost. */
+	int len = wd_event_end(j, "event.truncated", spare, sizeof(spare), &line);
 
-	if (len < 0) {
-		/* Too long to write: a short event says which one was lost. */
-		char name[128] = "", small[256];
-		const char *p = memmem(j->buf, j->len, "\"event\":\"", 9);
-		struct wd_json s;
-		size_t n = 0;
-
-		for (p = p ? p + 9 : NULL; p && p < j->buf + j->len && *p != '"' && n < 127; p++)
-			name[n++] = *p;
-		name[n] = '\0';
-		wd_event_begin(&s, small, sizeof(small), "event.truncated");
-		wd_json_str(&s, "original", name);
-		len = wd_json_end(&s);
-		if (len >= 0)
-			(void)output_write(event_fd, OUT_EVENTS, small, (size_t)len);
-		return;
-	}
-	(void)output_write(event_fd, OUT_EVENTS, j->buf, (size_t)len);
+	if (len >= 0)
+		(void)output_write(event_fd, OUT_EVENTS, line, (size_t)len);
 }
 
 void log_dropped(const char *what, uint64_t n)

@@ -116,6 +116,21 @@ def test_events_never_truncate(warden):
     assert evs[0]["event"] == "earlier" and evs[1]["event"] == "warden.started"
 
 
+def test_event_too_long_is_replaced_whole(warden):
+    """An event longer than warden's buffer (16 KiB) is never written cut: a short
+    event.truncated, named by warden (libwarden knows no event names), stands in."""
+    ev = warden.path("events")
+    r = warden.run(["--events", ev, "--", "true", "x" * 20000])
+    assert r.returncode == 0, r.err()
+    evs = read_events(ev)  # every line is whole JSON
+    names = [e["event"] for e in evs]
+    assert names[0] == "event.truncated", names
+    assert evs[0]["original"] == "warden.started"
+    assert set(evs[0]) == {"ts", "event", "original"}
+    assert names[1:] == ["service.starting", "service.ready", "service.exited",
+                         "service.finished", "shutdown.started", "shutdown.finished"], names
+
+
 def test_command_strings_escaped(warden):
     ev = warden.path("events")
     weird = ['quote"', "back\\slash", "tab\there", "new\nline", "ütf-8 ✓", "\x01\x1f", "", "/"]

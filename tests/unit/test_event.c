@@ -162,7 +162,7 @@ static void test_emit_bare(void **state)
 	char buf[WD_EVENT_MAX];
 	struct wd_json j;
 	wd_event_begin(&j, buf, sizeof(buf), "start");
-	assert_int_equal(wd_event_emit(p[1], &j), 0);
+	assert_int_equal(wd_event_emit(p[1], &j, "event.truncated"), 0);
 	char out[WD_EVENT_MAX + 1];
 	size_t n = read_all(p[0], out, sizeof(out));
 	check_line(out, n, "start", "}\n");
@@ -181,7 +181,7 @@ static void test_emit_fields(void **state)
 	wd_json_int(&j, "pid", 4242);
 	wd_json_int(&j, "code", 3);
 	wd_json_bool(&j, "core", false);
-	assert_int_equal(wd_event_emit(p[1], &j), 0);
+	assert_int_equal(wd_event_emit(p[1], &j, "event.truncated"), 0);
 	char out[WD_EVENT_MAX + 1];
 	size_t n = read_all(p[0], out, sizeof(out));
 	check_line(out, n, "exit",
@@ -189,10 +189,10 @@ static void test_emit_fields(void **state)
 
 	/* two events: two lines */
 	wd_event_begin(&j, buf, sizeof(buf), "a");
-	assert_int_equal(wd_event_emit(p[1], &j), 0);
+	assert_int_equal(wd_event_emit(p[1], &j, "event.truncated"), 0);
 	wd_event_begin(&j, buf, sizeof(buf), "b");
 	wd_json_null(&j, "x");
-	assert_int_equal(wd_event_emit(p[1], &j), 0);
+	assert_int_equal(wd_event_emit(p[1], &j, "event.truncated"), 0);
 	n = read_all(p[0], out, sizeof(out));
 	char *nl = strchr(out, '\n');
 	assert_non_null(nl);
@@ -213,7 +213,7 @@ static void test_emit_escapes_name(void **state)
 	char buf[1024];
 	struct wd_json j;
 	wd_event_begin(&j, buf, sizeof(buf), "we\"ird\n");
-	assert_int_equal(wd_event_emit(p[1], &j), 0);
+	assert_int_equal(wd_event_emit(p[1], &j, "event.truncated"), 0);
 	char out[2048];
 	size_t n = read_all(p[0], out, sizeof(out));
 	check_line(out, n, "we\\\"ird\\n", "}\n");
@@ -234,7 +234,7 @@ static void test_emit_overflow(void **state)
 	struct wd_json j;
 	wd_event_begin(&j, buf, 128, "output");
 	wd_json_str(&j, "line", big);
-	assert_int_equal(wd_event_emit(p[1], &j), 0);
+	assert_int_equal(wd_event_emit(p[1], &j, "event.truncated"), 0);
 	assert_true(canary_intact(buf + 128, CANARY_LEN));
 	char out[2048];
 	size_t n = read_all(p[0], out, sizeof(out));
@@ -253,7 +253,7 @@ static void test_emit_overflow_tiny_buffer(void **state)
 	fill_canary(buf, sizeof(buf));
 	struct wd_json j;
 	wd_event_begin(&j, buf, 16, "start");
-	assert_int_equal(wd_event_emit(p[1], &j), 0);
+	assert_int_equal(wd_event_emit(p[1], &j, "event.truncated"), 0);
 	assert_true(canary_intact(buf + 16, CANARY_LEN));
 	char out[2048];
 	size_t n = read_all(p[0], out, sizeof(out));
@@ -275,7 +275,7 @@ static void test_emit_single_write(void **state)
 	wd_event_begin(&j, buf, sizeof(buf), "log");
 	wd_json_str(&j, "text", big);
 	wd_json_int(&j, "n", 1);
-	assert_int_equal(wd_event_emit(sv[0], &j), 0);
+	assert_int_equal(wd_event_emit(sv[0], &j, "event.truncated"), 0);
 	char out[WD_EVENT_MAX + 1];
 	ssize_t r = recv(sv[1], out, sizeof(out) - 1, MSG_DONTWAIT);
 	assert_true(r > 0);
@@ -294,11 +294,11 @@ static void test_emit_bad_fd(void **state)
 	char buf[256];
 	struct wd_json j;
 	wd_event_begin(&j, buf, sizeof(buf), "x");
-	assert_int_equal(wd_event_emit(-1, &j), -EBADF);
+	assert_int_equal(wd_event_emit(-1, &j, "event.truncated"), -EBADF);
 	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	close(fd);
 	wd_event_begin(&j, buf, sizeof(buf), "x");
-	assert_int_equal(wd_event_emit(fd, &j), -EBADF);
+	assert_int_equal(wd_event_emit(fd, &j, "event.truncated"), -EBADF);
 	/* a reader that is gone: an error, not a SIGPIPE death */
 	int p[2];
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
@@ -306,9 +306,85 @@ static void test_emit_bad_fd(void **state)
 	struct sigaction ign = {.sa_handler = SIG_IGN}, old;
 	sigaction(SIGPIPE, &ign, &old);
 	wd_event_begin(&j, buf, sizeof(buf), "x");
-	assert_int_equal(wd_event_emit(p[1], &j), -EPIPE);
+	assert_int_equal(wd_event_emit(p[1], &j, "event.truncated"), -EPIPE);
 	sigaction(SIGPIPE, &old, NULL);
 	close(p[1]);
+}
+
+/* The stand-in event carries the name the caller chose: the library knows none. */
+static void test_emit_overflow_callers_name(void **state)
+{
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	char buf[128], big[400];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	struct wd_json j;
+	wd_event_begin(&j, buf, sizeof(buf), "request.done");
+	wd_json_str(&j, "body", big);
+	assert_int_equal(wd_event_emit(p[1], &j, "app.lost"), 0);
+	char out[2048];
+	size_t n = read_all(p[0], out, sizeof(out));
+	check_line(out, n, "app.lost", ",\"original\":\"request.done\"}\n");
+	close(p[0]);
+	close(p[1]);
+}
+
+/* With no name for a stand-in, an event that does not fit is an error and writes nothing. */
+static void test_emit_overflow_null_writes_nothing(void **state)
+{
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	char buf[64], big[200];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	struct wd_json j;
+	wd_event_begin(&j, buf, sizeof(buf), "x");
+	wd_json_str(&j, "body", big);
+	assert_int_equal(wd_event_emit(p[1], &j, NULL), -ENOBUFS);
+	char out[16];
+	assert_int_equal(read(p[0], out, sizeof(out)), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* An event that fits is written whatever the overflow name. */
+	wd_event_begin(&j, buf, sizeof(buf), "fits");
+	assert_int_equal(wd_event_emit(p[1], &j, NULL), 0);
+	char line[256];
+	size_t n = read_all(p[0], line, sizeof(line));
+	check_line(line, n, "fits", "}\n");
+	close(p[0]);
+	close(p[1]);
+}
+
+/* wd_event_end(): the line to write, in the event's buffer or in spare. */
+static void test_end(void **state)
+{
+	char buf[256], spare[WD_EVENT_SPARE_MAX], tiny[8], big[400];
+	const char *line = NULL;
+	struct wd_json j;
+
+	wd_event_begin(&j, buf, sizeof(buf), "ok");
+	wd_json_int(&j, "n", -7);
+	int len = wd_event_end(&j, "lost", spare, sizeof(spare), &line);
+	assert_true(len > 0);
+	assert_ptr_equal(line, buf);
+	assert_int_equal((size_t)len, strlen(buf));
+	check_line(line, (size_t)len, "ok", ",\"n\":-7}\n");
+
+	memset(big, 'y', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	wd_event_begin(&j, buf, sizeof(buf), "big");
+	wd_json_str(&j, "v", big);
+	line = NULL;
+	len = wd_event_end(&j, "lost", spare, sizeof(spare), &line);
+	assert_ptr_equal(line, spare);
+	check_line(line, (size_t)len, "lost", ",\"original\":\"big\"}\n");
+
+	/* Not even the stand-in fits: an error, and *ret_line untouched. */
+	wd_event_begin(&j, buf, sizeof(buf), "big");
+	wd_json_str(&j, "v", big);
+	line = NULL;
+	assert_int_equal(wd_event_end(&j, "lost", tiny, sizeof(tiny), &line), -ENOBUFS);
+	assert_null(line);
 }
 
 int main(void)
@@ -321,6 +397,9 @@ int main(void)
 		cmocka_unit_test(test_emit_escapes_name),
 		cmocka_unit_test(test_emit_overflow),
 		cmocka_unit_test(test_emit_overflow_tiny_buffer),
+		cmocka_unit_test(test_emit_overflow_callers_name),
+		cmocka_unit_test(test_emit_overflow_null_writes_nothing),
+		cmocka_unit_test(test_end),
 		cmocka_unit_test(test_emit_single_write),
 		cmocka_unit_test(test_emit_bad_fd),
 	};

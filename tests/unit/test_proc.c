@@ -259,6 +259,12 @@ static void test_kill_tree_skips_groups(void **state)
 	assert_int_equal(wd_proc_kill_tree(getpid(), SIGKILL, NULL, 0), 2);
 	st = wait_child(t.c1, 5000);
 	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	/*
+	 * gc was killed too, but may not have died yet: reaped c1 left it to
+	 * us (the subreaper), still live in /proc until its SIGKILL is taken.
+	 */
+	st = wait_child(t.gc, 5000);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	assert_int_equal(wd_proc_descendants(getpid(), NULL, 0), 0);
 }
 
