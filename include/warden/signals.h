@@ -150,6 +150,14 @@ int wd_signal_parse(const char *s, bool allow_zero, int *ret_sig);
 const char *wd_signal_name(int sig, char *buf);
 
 /*
+ * The name of sig as wd_signal_name() writes it, as a string with static
+ * storage, for code that may not format (a signal handler) or must keep
+ * the pointer (wd_done_close()'s reason). NULL when sig is not 1..64.
+ * Thread-safe. Async-signal-safe.
+ */
+const char *wd_signal_str(int sig);
+
+/*
  * True for a signal number a process can catch (not KILL or STOP).
  * Thread-safe. Async-signal-safe.
  */

@@ -54,6 +54,76 @@ static const struct {
 
 #define NNAMES (sizeof(names) / sizeof(names[0]))
 
+/* What wd_signal_name() writes, for wd_signal_str() (a test keeps them equal). */
+#define RT(n) [WD_SIGRTMIN + n] = "SIGRTMIN+" #n
+static const char *const full_names[WD_SIGRTMAX + 1] = {
+	[SIGHUP] = "SIGHUP",
+	[SIGINT] = "SIGINT",
+	[SIGQUIT] = "SIGQUIT",
+	[SIGILL] = "SIGILL",
+	[SIGTRAP] = "SIGTRAP",
+	[SIGABRT] = "SIGABRT",
+	[SIGBUS] = "SIGBUS",
+	[SIGFPE] = "SIGFPE",
+	[SIGKILL] = "SIGKILL",
+	[SIGUSR1] = "SIGUSR1",
+	[SIGSEGV] = "SIGSEGV",
+	[SIGUSR2] = "SIGUSR2",
+	[SIGPIPE] = "SIGPIPE",
+	[SIGALRM] = "SIGALRM",
+	[SIGTERM] = "SIGTERM",
+	[SIGSTKFLT] = "SIGSTKFLT",
+	[SIGCHLD] = "SIGCHLD",
+	[SIGCONT] = "SIGCONT",
+	[SIGSTOP] = "SIGSTOP",
+	[SIGTSTP] = "SIGTSTP",
+	[SIGTTIN] = "SIGTTIN",
+	[SIGTTOU] = "SIGTTOU",
+	[SIGURG] = "SIGURG",
+	[SIGXCPU] = "SIGXCPU",
+	[SIGXFSZ] = "SIGXFSZ",
+	[SIGVTALRM] = "SIGVTALRM",
+	[SIGPROF] = "SIGPROF",
+	[SIGWINCH] = "SIGWINCH",
+	[SIGIO] = "SIGIO",
+	[SIGPWR] = "SIGPWR",
+	[SIGSYS] = "SIGSYS",
+	[32] = "SIG32",
+	[33] = "SIG33",
+	[WD_SIGRTMIN] = "SIGRTMIN",
+	RT(1),
+	RT(2),
+	RT(3),
+	RT(4),
+	RT(5),
+	RT(6),
+	RT(7),
+	RT(8),
+	RT(9),
+	RT(10),
+	RT(11),
+	RT(12),
+	RT(13),
+	RT(14),
+	RT(15),
+	RT(16),
+	RT(17),
+	RT(18),
+	RT(19),
+	RT(20),
+	RT(21),
+	RT(22),
+	RT(23),
+	RT(24),
+	RT(25),
+	RT(26),
+	RT(27),
+	RT(28),
+	RT(29),
+	[WD_SIGRTMAX] = "SIGRTMAX",
+};
+#undef RT
+
 /*
  * Every signal, the C library's internal ones (glibc's 32 and 33) included:
  * sigfillset() leaves them out, and sigprocmask() would drop them, so a
@@ -260,6 +330,11 @@ const char *wd_signal_name(int sig, char *buf)
 	else
 		snprintf(buf, WD_SIGNAME_MAX, "SIG%d", sig);
 	return buf;
+}
+
+const char *wd_signal_str(int sig)
+{
+	return sig >= 1 && sig <= WD_SIGRTMAX ? full_names[sig] : NULL;
 }
 
 bool wd_signal_catchable(int sig)
