@@ -364,6 +364,18 @@ static uint64_t blocked_now(void)
 
 #define BIT(sig) (1ull << ((sig)-1))
 
+/* wd_signal_str() names every signal as wd_signal_name() does. */
+static void test_str(void **state)
+{
+	char buf[WD_SIGNAME_MAX];
+
+	for (int sig = 1; sig <= WD_SIGRTMAX; sig++)
+		assert_string_equal(wd_signal_str(sig), wd_signal_name(sig, buf));
+	assert_null(wd_signal_str(0));
+	assert_null(wd_signal_str(WD_SIGRTMAX + 1));
+	assert_null(wd_signal_str(-1));
+}
+
 static void test_libc_internal(void **state)
 {
 	assert_false(wd_signal_libc_internal(31));
@@ -499,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_catchable),
 		cmocka_unit_test(test_block_all_and_signalfd),
 		cmocka_unit_test(test_signalfd_dispatch),
+		cmocka_unit_test(test_str),
 		cmocka_unit_test(test_libc_internal),
 		cmocka_unit_test(test_fill),
 		cmocka_unit_test(test_block_all_leaves_libc),
