@@ -10,8 +10,11 @@
 static char order[64];
 static atomic_int norder;
 
+static void note_tid(void);
+
 static int record_step(void *data)
 {
+	note_tid();
 	int i = atomic_fetch_add(&norder, 1);
 
 	if (i < (int)sizeof(order) - 1)
@@ -25,25 +28,41 @@ static void reset_order(void)
 	atomic_store(&norder, 0);
 }
 
-/* How many threads this process has now (/proc/self/status). */
-static int threads_now(void)
-{
-	char v[32];
+/*
+ * The threads the steps ran in, so that a test can wait until each is gone
+ * (/proc/self/task/TID disappears): a detached thread cannot be joined.
+ */
+static atomic_int step_tids[64];
+static atomic_int nstep_tids;
 
-	if (proc_status_field(getpid(), "Threads", v, sizeof(v)) != 0)
-		return -1;
-	return atoi(v);
+static void note_tid(void)
+{
+	int i = atomic_fetch_add(&nstep_tids, 1);
+
+	if (i < 64)
+		atomic_store(&step_tids[i], (int)syscall(SYS_gettid));
 }
 
-/* Waits (bounded) until only this test's main thread is left. */
+/* Waits (bounded) until every step's thread is gone. */
 static int wait_one_thread(void)
 {
-	for (int i = 0; i < 10000; i++) {
-		if (threads_now() == 1)
-			return 1;
-		sleep_ms(1);
+	int n = atomic_load(&nstep_tids);
+
+	for (int i = 0; i < n && i < 64; i++) {
+		char path[64];
+		int gone = 0;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%d", atomic_load(&step_tids[i]));
+		for (int t = 0; t < 10000 && !gone; t++) {
+			gone = access(path, F_OK) != 0;
+			if (!gone)
+				sleep_ms(1);
+		}
+		if (!gone)
+			return 0;
 	}
-	return 0;
+	atomic_store(&nstep_tids, 0);
+	return 1;
 }
 
 static void test_add_errors(void **state)
@@ -155,6 +174,7 @@ static void test_stages(void **state)
 
 static int fail_step(void *data)
 {
+	note_tid();
 	return -EIO;
 }
 
@@ -163,6 +183,7 @@ static atomic_int held, release_held, held_done;
 
 static int held_step(void *data)
 {
+	note_tid();
 	atomic_store(&held, 1);
 	/* Bounded: 30 s, far past every deadline the tests give it. */
 	for (int i = 0; i < 30000 && !atomic_load(&release_held); i++)
