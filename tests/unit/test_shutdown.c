@@ -199,10 +199,12 @@ static void reset_held(void)
 	atomic_store(&held_done, 0);
 }
 
-/* Lets the held step end, and waits until its thread is gone. */
+/* Lets the held step end, and waits until it has and its thread is gone. */
 static void release_and_wait(void)
 {
 	atomic_store(&release_held, 1);
+	for (int i = 0; i < 10000 && !atomic_load(&held_done); i++)
+		sleep_ms(1);
 	assert_true(wait_one_thread());
 	assert_int_equal(atomic_load(&held_done), 1);
 }
@@ -314,6 +316,7 @@ static int escalating_step(void *data)
 {
 	wd_done *d = data;
 
+	note_tid();
 	kill(getpid(), SIGTERM);
 	for (int i = 0; i < 10000 && wd_done_signal_count(d) < 1; i++)
 		sleep_ms(1);
@@ -363,6 +366,7 @@ static void test_escalation_signal(void **state)
 
 static int escalate_from_thread(void *data)
 {
+	note_tid();
 	wd_done_escalate(data, 3, "operator");
 	return held_step(NULL);
 }
