@@ -458,6 +458,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pinger_disabled, loop_setup, loop_teardown),
 	};
 
-	alarm(UNIT_TIMEOUT_SEC);
+	unit_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
