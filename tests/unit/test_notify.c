@@ -113,7 +113,9 @@ static void each_message(bool abstract)
 	uint64_t t0, t1, mono;
 
 	rx_open(abstract);
+	errno = 4321;
 	assert_int_equal(wd_notify_ready(), 1);
+	assert_int_equal(errno, 4321);
 	expect("READY=1");
 	assert_int_equal(wd_notify_status("serving 3 clients"), 1);
 	expect("STATUS=serving 3 clients");
@@ -203,6 +205,11 @@ static void test_errors(void **state)
 	assert_int_equal(wd_notify_send_to("/nonexistent/wd-notify", "READY=1"), -ENOENT);
 	assert_int_equal(wd_notify_send_to("@wd-test-nobody-listens-here", "READY=1"),
 			 -ECONNREFUSED);
+	/* errno is left alone, failing or not (a signal handler need not save it). */
+	errno = 4321;
+	assert_int_equal(wd_notify_send_to("@wd-test-nobody-listens-here", "READY=1"),
+			 -ECONNREFUSED);
+	assert_int_equal(errno, 4321);
 	assert_int_equal(setenv("NOTIFY_SOCKET", "", 1), 0);
 	assert_int_equal(wd_notify_ready(), -EINVAL);
 
