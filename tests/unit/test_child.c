@@ -263,10 +263,8 @@ static char *const sleep_argv[] = {A("/bin/sleep"), A("30"), NULL};
 
 static void spawn_init(struct wd_spawn *o, char *const *argv)
 {
-	memset(o, 0, sizeof(*o));
+	wd_spawn_init(o);
 	o->argv = argv;
-	o->tty_fd = -1;
-	o->umask = -1;
 	o->pdeathsig = SIGKILL; /* should the test runner die, so do its children */
 }
 
@@ -836,12 +834,13 @@ static void test_spawn_env_umask(void **state)
 /* Socket activation: the child writes its own pid into one envp string. */
 static void test_spawn_listen_pid(void **state)
 {
-	char slot[WD_PID_ENV_MAX] = "LISTEN_PID=0";
+	char slot[sizeof("LISTEN_PID=") + WD_PID_DIGITS_MAX] = "LISTEN_PID=0";
 	char *envp[] = {A("LISTEN_FDS=1"), slot, A("Z=9"), NULL};
 	struct wd_spawn o;
 	spawn_init(&o, sleep_argv);
 	o.envp = envp;
-	o.listen_pid_env = slot;
+	o.pid_env = slot;
+	o.pid_env_size = sizeof(slot);
 	struct wd_spawn_result res = spawn_ok(&o);
 	assert_true(wait_asleep(res.pid, 10000));
 	char path[64], buf[512], want[128];
