@@ -6,11 +6,13 @@
 
 #include <warden/child.h>
 #include <warden/clock.h>
+#include <warden/done.h>
 #include <warden/event.h>
 #include <warden/fd.h>
 #include <warden/json.h>
 #include <warden/loop.h>
 #include <warden/proc.h>
+#include <warden/shutdown.h>
 #include <warden/signals.h>
 
 #endif

@@ -54,44 +54,170 @@ static const struct {
 
 #define NNAMES (sizeof(names) / sizeof(names[0]))
 
+/* What wd_signal_name() writes, for wd_signal_str() (a test keeps them equal). */
+#define RT(n) [WD_SIGRTMIN + n] = "SIGRTMIN+" #n
+static const char *const full_names[WD_SIGRTMAX + 1] = {
+	[SIGHUP] = "SIGHUP",
+	[SIGINT] = "SIGINT",
+	[SIGQUIT] = "SIGQUIT",
+	[SIGILL] = "SIGILL",
+	[SIGTRAP] = "SIGTRAP",
+	[SIGABRT] = "SIGABRT",
+	[SIGBUS] = "SIGBUS",
+	[SIGFPE] = "SIGFPE",
+	[SIGKILL] = "SIGKILL",
+	[SIGUSR1] = "SIGUSR1",
+	[SIGSEGV] = "SIGSEGV",
+	[SIGUSR2] = "SIGUSR2",
+	[SIGPIPE] = "SIGPIPE",
+	[SIGALRM] = "SIGALRM",
+	[SIGTERM] = "SIGTERM",
+	[SIGSTKFLT] = "SIGSTKFLT",
+	[SIGCHLD] = "SIGCHLD",
+	[SIGCONT] = "SIGCONT",
+	[SIGSTOP] = "SIGSTOP",
+	[SIGTSTP] = "SIGTSTP",
+	[SIGTTIN] = "SIGTTIN",
+	[SIGTTOU] = "SIGTTOU",
+	[SIGURG] = "SIGURG",
+	[SIGXCPU] = "SIGXCPU",
+	[SIGXFSZ] = "SIGXFSZ",
+	[SIGVTALRM] = "SIGVTALRM",
+	[SIGPROF] = "SIGPROF",
+	[SIGWINCH] = "SIGWINCH",
+	[SIGIO] = "SIGIO",
+	[SIGPWR] = "SIGPWR",
+	[SIGSYS] = "SIGSYS",
+	[32] = "SIG32",
+	[33] = "SIG33",
+	[WD_SIGRTMIN] = "SIGRTMIN",
+	RT(1),
+	RT(2),
+	RT(3),
+	RT(4),
+	RT(5),
+	RT(6),
+	RT(7),
+	RT(8),
+	RT(9),
+	RT(10),
+	RT(11),
+	RT(12),
+	RT(13),
+	RT(14),
+	RT(15),
+	RT(16),
+	RT(17),
+	RT(18),
+	RT(19),
+	RT(20),
+	RT(21),
+	RT(22),
+	RT(23),
+	RT(24),
+	RT(25),
+	RT(26),
+	RT(27),
+	RT(28),
+	RT(29),
+	[WD_SIGRTMAX] = "SIGRTMAX",
+};
+#undef RT
+
 /*
- * Every signal, the two that glibc keeps for its threads (32 and 33)
- * included: sigfillset() leaves them out, and sigprocmask() would drop them,
- * so a plain "kill -33" would end a subreaper. The process that blocks them
- * must not use threads or setxid in threads, which warden does not.
+ * Every signal, the C library's internal ones (glibc's 32 and 33) included:
+ * sigfillset() leaves them out, and sigprocmask() would drop them, so a
+ * plain "kill -33" would end a subreaper. The kernel ignores the bits of
+ * SIGKILL and SIGSTOP in a mask.
  */
 static void fill_all(sigset_t *set)
 {
 	memset(set, 0xff, sizeof(*set));
 }
 
-int wd_signal_block_all(sigset_t *ret_old)
+bool wd_signal_libc_internal(int sig)
 {
-	sigset_t all, old;
+	/* SIGRTMIN is a function call in glibc: it reads a constant. */
+	return sig >= 32 && sig < SIGRTMIN;
+}
 
-	fill_all(&all);
+/*
+ * Removes sig from set by hand: glibc's sigdelset() refuses its internal
+ * signals. Every C library lays a sigset_t out as an array of unsigned
+ * longs, one bit per signal from bit 0.
+ */
+static void del_raw(sigset_t *set, int sig)
+{
+	size_t bits = 8 * sizeof(unsigned long), i = (size_t)(sig - 1) / bits;
+	unsigned long w;
+
+	memcpy(&w, (char *)set + i * sizeof(w), sizeof(w));
+	w &= ~(1UL << ((size_t)(sig - 1) % bits));
+	memcpy((char *)set + i * sizeof(w), &w, sizeof(w));
+}
+
+int wd_signal_fill(int flags, sigset_t *set)
+{
+	int sig;
+
+	if (flags & ~WD_SIGNAL_LIBC_INTERNAL)
+		return -EINVAL;
+	fill_all(set);
+	if (!(flags & WD_SIGNAL_LIBC_INTERNAL))
+		for (sig = 32; sig < SIGRTMIN; sig++)
+			del_raw(set, sig);
+	return 0;
+}
+
+/*
+ * rt_sigprocmask() itself, not sigprocmask(): glibc's wrapper drops its
+ * internal signals from the set, and warden asks for them. The system call
+ * changes the calling thread's mask only, as pthread_sigmask() does.
+ */
+static int change_mask(int how, const sigset_t *set, sigset_t *ret_old)
+{
+	sigset_t old;
+
 	memset(&old, 0, sizeof(old));
-	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, (size_t)(_NSIG / 8)) < 0)
+	if (syscall(SYS_rt_sigprocmask, how, set, &old, (size_t)(_NSIG / 8)) < 0)
 		return -errno;
 	if (ret_old)
 		*ret_old = old;
 	return 0;
 }
 
-int wd_signal_set_mask(const sigset_t *mask)
+int wd_signal_block_all(int flags, sigset_t *ret_old)
 {
-	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, mask, NULL, (size_t)(_NSIG / 8)) < 0)
-		return -errno;
-	return 0;
+	sigset_t all;
+	int r;
+
+	r = wd_signal_fill(flags, &all);
+	if (r < 0)
+		return r;
+	/* SIG_BLOCK: without the flag, the internal signals stay as they were. */
+	return change_mask(SIG_BLOCK, &all, ret_old);
 }
 
-int wd_signalfd_open(void)
+int wd_signal_block(const sigset_t *set, sigset_t *ret_old)
+{
+	return change_mask(SIG_BLOCK, set, ret_old);
+}
+
+int wd_signal_set_mask(const sigset_t *mask)
+{
+	return change_mask(SIG_SETMASK, mask, NULL);
+}
+
+int wd_signalfd_open(const sigset_t *set)
 {
 	sigset_t all;
 	int fd;
 
-	fill_all(&all);
-	fd = signalfd(-1, &all, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (!set) {
+		fill_all(&all);
+		set = &all;
+	}
+	fd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -204,6 +330,11 @@ const char *wd_signal_name(int sig, char *buf)
 	else
 		snprintf(buf, WD_SIGNAME_MAX, "SIG%d", sig);
 	return buf;
+}
+
+const char *wd_signal_str(int sig)
+{
+	return sig >= 1 && sig <= WD_SIGRTMAX ? full_names[sig] : NULL;
 }
 
 bool wd_signal_catchable(int sig)

@@ -36,9 +36,11 @@ int main(int argc, char **argv)
 	/*
 	 * Block every signal before anything else, so that none that arrives
 	 * during start-up is lost: they queue until the signalfd reads them.
-	 * The mask from before is what the services get.
+	 * The mask from before is what the services get. The C library's
+	 * internal signals too: warden has one thread (so nothing needs them),
+	 * and a stray "kill -33" must not end PID 1.
 	 */
-	r = wd_signal_block_all(&orig_mask);
+	r = wd_signal_block_all(WD_SIGNAL_LIBC_INTERNAL, &orig_mask);
 	if (r < 0) {
 		log_errno(r, "cannot block signals");
 		return EXIT_WARDEN;

@@ -677,7 +677,7 @@ int supervisor_run(struct config *conf, const char *control_path, const sigset_t
 		goto out;
 	}
 	sup.loop = &sup.loop_storage;
-	sup.sig_io.fd = wd_signalfd_open();
+	sup.sig_io.fd = wd_signalfd_open(NULL);
 	sup.sig_io.events = EPOLLIN;
 	sup.sig_io.cb = on_signalfd;
 	sup.sig_io.data = &sup;

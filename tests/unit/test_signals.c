@@ -7,6 +7,7 @@
 #include "unit.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <sys/signalfd.h>
 
 #include <warden/signals.h>
@@ -243,7 +244,7 @@ static void test_catchable(void **state)
 }
 
 /*
- * wd_signal_block_all() and wd_signalfd_open(), in a child process so that
+ * wd_signal_block_all() and wd_signalfd_open(NULL), in a child process so that
  * the test runner's own mask is not changed.
  */
 static void test_block_all_and_signalfd(void **state)
@@ -255,7 +256,7 @@ static void test_block_all_and_signalfd(void **state)
 		sigemptyset(&before);
 		sigaddset(&before, SIGUSR2);
 		sigprocmask(SIG_SETMASK, &before, NULL);
-		if (wd_signal_block_all(&old) != 0)
+		if (wd_signal_block_all(WD_SIGNAL_LIBC_INTERNAL, &old) != 0)
 			_exit(10);
 		if (sigismember(&old, SIGUSR2) != 1 || sigismember(&old, SIGTERM) != 0)
 			_exit(11); /* the old mask was not reported */
@@ -266,9 +267,9 @@ static void test_block_all_and_signalfd(void **state)
 		uint64_t want = ~0ull & ~(1ull << (SIGKILL - 1)) & ~(1ull << (SIGSTOP - 1));
 		if (strtoull(v, NULL, 16) != want)
 			_exit(12); /* a blockable signal was left unblocked */
-		if (wd_signal_block_all(NULL) != 0)
+		if (wd_signal_block_all(WD_SIGNAL_LIBC_INTERNAL, NULL) != 0)
 			_exit(13);
-		int fd = wd_signalfd_open();
+		int fd = wd_signalfd_open(NULL);
 		if (fd < 0)
 			_exit(14);
 		int fl = fcntl(fd, F_GETFD), st = fcntl(fd, F_GETFL);
@@ -328,7 +329,8 @@ static void test_signalfd_dispatch(void **state)
 	if (pid == 0) {
 		int seen[64] = {0}, fd, i, n;
 
-		if (wd_signal_block_all(NULL) != 0 || (fd = wd_signalfd_open()) < 0)
+		if (wd_signal_block_all(WD_SIGNAL_LIBC_INTERNAL, NULL) != 0 ||
+		    (fd = wd_signalfd_open(NULL)) < 0)
 			_exit(10);
 		if (wd_signalfd_dispatch(fd, record, seen) != 0 || seen[0] != 0)
 			_exit(11); /* nothing queued: nothing called */
@@ -341,6 +343,151 @@ static void test_signalfd_dispatch(void **state)
 		for (i = 1; i <= 21; i++)
 			if (seen[i] != SIGUSR1 && seen[i] != WD_SIGRTMIN + 2)
 				_exit(13);
+		_exit(0);
+	}
+	int status = wait_child(pid, 10000);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		print_error("child check failed: status 0x%x\n", status);
+		fail();
+	}
+}
+
+/* The kernel's view of the calling thread's blocked signals (/proc/TID/status). */
+static uint64_t blocked_now(void)
+{
+	char v[64];
+
+	if (proc_status_field((pid_t)syscall(SYS_gettid), "SigBlk", v, sizeof(v)) != 0)
+		return 0;
+	return strtoull(v, NULL, 16);
+}
+
+#define BIT(sig) (1ull << ((sig)-1))
+
+/* wd_signal_str() names every signal as wd_signal_name() does. */
+static void test_str(void **state)
+{
+	char buf[WD_SIGNAME_MAX];
+
+	for (int sig = 1; sig <= WD_SIGRTMAX; sig++)
+		assert_string_equal(wd_signal_str(sig), wd_signal_name(sig, buf));
+	assert_null(wd_signal_str(0));
+	assert_null(wd_signal_str(WD_SIGRTMAX + 1));
+	assert_null(wd_signal_str(-1));
+}
+
+static void test_libc_internal(void **state)
+{
+	assert_false(wd_signal_libc_internal(31));
+	assert_true(wd_signal_libc_internal(32));
+	assert_true(wd_signal_libc_internal(33));
+	assert_false(wd_signal_libc_internal(SIGRTMIN));
+	assert_false(wd_signal_libc_internal(SIGTERM));
+	assert_false(wd_signal_libc_internal(0));
+	assert_false(wd_signal_libc_internal(WD_SIGRTMAX));
+}
+
+static void test_fill(void **state)
+{
+	sigset_t set;
+
+	assert_int_equal(wd_signal_fill(0, &set), 0);
+	for (int sig = 1; sig <= WD_SIGRTMAX; sig++)
+		assert_int_equal(sigismember(&set, sig), !wd_signal_libc_internal(sig));
+	assert_int_equal(wd_signal_fill(WD_SIGNAL_LIBC_INTERNAL, &set), 0);
+	for (int sig = 1; sig <= WD_SIGRTMAX; sig++)
+		assert_int_equal(sigismember(&set, sig), 1);
+	sigemptyset(&set);
+	assert_int_equal(wd_signal_fill(0x100, &set), -EINVAL);
+	assert_int_equal(sigismember(&set, SIGTERM), 0); /* untouched */
+}
+
+/*
+ * Without WD_SIGNAL_LIBC_INTERNAL, 32 and 33 are left as they were: a
+ * threaded program's setuid() goes on working. Then with it, as warden asks.
+ */
+static void test_block_all_leaves_libc(void **state)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		sigset_t empty;
+		uint64_t all = ~0ull & ~BIT(SIGKILL) & ~BIT(SIGSTOP);
+
+		sigemptyset(&empty);
+		if (wd_signal_set_mask(&empty) != 0)
+			_exit(10);
+		if (wd_signal_block_all(0, NULL) != 0)
+			_exit(11);
+		if (blocked_now() != (all & ~BIT(32) & ~BIT(33) & ~(SIGRTMIN > 34 ? BIT(34) : 0)))
+			_exit(12);
+		if (wd_signal_block_all(WD_SIGNAL_LIBC_INTERNAL, NULL) != 0 || blocked_now() != all)
+			_exit(13);
+		/* Already blocked, they stay blocked: "left alone" either way. */
+		if (wd_signal_block_all(0, NULL) != 0 || blocked_now() != all)
+			_exit(14);
+		if (wd_signal_block_all(2, NULL) != -EINVAL)
+			_exit(15);
+		_exit(0);
+	}
+	int status = wait_child(pid, 10000);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void *thread_mask(void *arg)
+{
+	*(uint64_t *)arg = blocked_now();
+	return NULL;
+}
+
+/*
+ * wd_signal_block() adds exactly the given set, reports the old mask, and a
+ * thread created afterwards inherits it; a signalfd for that set reads the
+ * signal even though it was sent to the process while a thread ran.
+ */
+static void test_block_set_threads(void **state)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		sigset_t set, old, empty;
+		struct signalfd_siginfo si;
+		pthread_t t;
+		uint64_t in_thread = 0;
+		int fd;
+
+		sigemptyset(&empty);
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		wd_signal_set_mask(&set);
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		if (wd_signal_block(&set, &old) != 0)
+			_exit(10);
+		if (sigismember(&old, SIGUSR1) != 1 || sigismember(&old, SIGTERM) != 0)
+			_exit(11);
+		if (blocked_now() != (BIT(SIGUSR1) | BIT(SIGTERM) | BIT(SIGINT)))
+			_exit(12);
+		if (pthread_create(&t, NULL, thread_mask, &in_thread) != 0 ||
+		    pthread_join(t, NULL) != 0)
+			_exit(13);
+		if (in_thread != (BIT(SIGUSR1) | BIT(SIGTERM) | BIT(SIGINT)))
+			_exit(14);
+		fd = wd_signalfd_open(&set);
+		if (fd < 0 || !(fcntl(fd, F_GETFD) & FD_CLOEXEC) ||
+		    !(fcntl(fd, F_GETFL) & O_NONBLOCK))
+			_exit(15);
+		kill(getpid(), SIGUSR1); /* blocked, but not in the fd's set */
+		kill(getpid(), SIGINT);
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, 5000) != 1 || read(fd, &si, sizeof(si)) != sizeof(si))
+			_exit(16);
+		if (si.ssi_signo != SIGINT || (pid_t)si.ssi_pid != getpid())
+			_exit(17); /* raised on itself: its own pid as the sender */
+		if (read(fd, &si, sizeof(si)) != -1 || errno != EAGAIN)
+			_exit(18); /* SIGUSR1 is not this fd's */
 		_exit(0);
 	}
 	int status = wait_child(pid, 10000);
@@ -364,6 +511,11 @@ int main(void)
 		cmocka_unit_test(test_catchable),
 		cmocka_unit_test(test_block_all_and_signalfd),
 		cmocka_unit_test(test_signalfd_dispatch),
+		cmocka_unit_test(test_str),
+		cmocka_unit_test(test_libc_internal),
+		cmocka_unit_test(test_fill),
+		cmocka_unit_test(test_block_all_leaves_libc),
+		cmocka_unit_test(test_block_set_threads),
 	};
 	unit_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
