@@ -10,6 +10,17 @@
  *
  * Watchers and timers are owned by the caller and must stay valid while
  * they are started; the loop never allocates after wd_loop_new().
+ *
+ * Threads: a loop and its watchers and timers belong to one thread at a
+ * time ("Not thread-safe: one thread at a time per object" for every call
+ * below); to wake a loop from another thread, or from a signal handler,
+ * write to an eventfd or pipe it watches. Nothing here is
+ * async-signal-safe unless it says so.
+ *
+ * Embedding: a program with its own event loop (poll(), libuv, glib, a
+ * GUI toolkit...) can drive this one: watch wd_loop_fd() for readability,
+ * and when it is readable (or when wd_loop_timeout() ms have passed) call
+ * wd_loop_run_once(loop, 0).
  */
 
 #include <stdbool.h>
@@ -23,6 +34,11 @@ typedef struct wd_timer wd_timer;
 typedef void (*wd_io_cb)(wd_io *io, uint32_t revents);
 typedef void (*wd_timer_cb)(wd_timer *timer);
 
+/*
+ * A watcher of one descriptor. Caller-allocated: set it up with
+ * wd_io_init() or zero it (memset, "= {0}", static storage) and set the
+ * public members, so that the reserved space is zero.
+ */
 struct wd_io {
 	int fd;
 	uint32_t events; /* EPOLLIN, EPOLLOUT, ... */
@@ -30,8 +46,10 @@ struct wd_io {
 	void *data; /* the caller's */
 	/* private */
 	wd_loop *loop;
+	void *reserved[4];
 };
 
+/* A one-shot timer. Caller-allocated: wd_timer_init(), or zeroed as a wd_io is. */
 struct wd_timer {
 	uint64_t deadline; /* absolute CLOCK_MONOTONIC, nanoseconds */
 	wd_timer_cb cb;
@@ -40,6 +58,7 @@ struct wd_timer {
 	wd_loop *loop;
 	wd_timer *prev, *next;
 	bool armed;
+	void *reserved[4];
 };
 
 /* How many ready descriptors one epoll_wait() hands over at most. */
@@ -61,10 +80,24 @@ struct wd_loop {
 	/* The batch being dispatched, so that a stopped watcher is skipped. */
 	struct epoll_event batch[WD_LOOP_BATCH];
 	int nbatch;
+	void *reserved[8];
 };
 
-/* Now on CLOCK_MONOTONIC, in nanoseconds. */
+/* Now on CLOCK_MONOTONIC, in nanoseconds. Thread-safe. Async-signal-safe. */
 uint64_t wd_now(void);
+
+/*
+ * Zeroes io and sets its descriptor, events, callback and data. Not
+ * thread-safe: one thread at a time per object. Async-signal-safe.
+ */
+void wd_io_init(wd_io *io, int fd, uint32_t events, wd_io_cb cb, void *data);
+
+/*
+ * Zeroes timer (disarmed) and sets its callback and data. Must not be
+ * called on an armed timer. Not thread-safe: one thread at a time per
+ * object. Async-signal-safe.
+ */
+void wd_timer_init(wd_timer *timer, wd_timer_cb cb, void *data);
 
 /* Sets up a loop in the caller's storage. Returns 0 or -errno. */
 int wd_loop_init(wd_loop *loop);
@@ -109,7 +142,43 @@ void wd_timer_stop(wd_timer *timer);
  */
 int wd_loop_run(wd_loop *loop);
 
-/* Makes wd_loop_run() return once the current dispatch is done. */
+/*
+ * Makes wd_loop_run() return once the current dispatch is done. It
+ * concerns wd_loop_run() only: an embedding loop decides itself when to
+ * stop calling wd_loop_run_once().
+ */
 void wd_loop_quit(wd_loop *loop);
+
+/*
+ * The loop's epoll descriptor, for embedding: it is readable whenever
+ * wd_loop_run_once() has something to dispatch (a watched descriptor is
+ * ready, or the timerfd fired: it is in the same epoll set, so a foreign
+ * loop polling this fd wakes for timers too). Do not read it, close it or
+ * add to it. Valid from wd_loop_init() to wd_loop_fini().
+ *
+ * One case needs more: should the loop's timerfd ever fail (the loop
+ * then falls back to epoll_wait()'s timeout, and stays so), timers no
+ * longer make this fd readable. A foreign loop must therefore always
+ * bound its wait with wd_loop_timeout(), which is right in both cases.
+ */
+int wd_loop_fd(const wd_loop *loop);
+
+/*
+ * Waits at most timeout_ms (0: not at all; -1: until something happens)
+ * for events, dispatches them, then runs the timers that are due. The wait
+ * is also cut short at the next timer's deadline, so run_once(-1) returns
+ * after a timer fired. Returns how many callbacks ran (0 when none: the
+ * time ran out, or a signal interrupted the wait), or -errno when epoll
+ * fails. Not thread-safe: one thread at a time per loop.
+ */
+int wd_loop_run_once(wd_loop *loop, int timeout_ms);
+
+/*
+ * Milliseconds until the next timer is due, rounded up; 0 when one is due
+ * already, -1 when no timer is armed: the timeout for a foreign loop's
+ * poll() before it calls wd_loop_run_once(). Not thread-safe: one thread
+ * at a time per loop.
+ */
+int wd_loop_timeout(const wd_loop *loop);
 
 #endif

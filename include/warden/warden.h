@@ -11,6 +11,7 @@
 #include <warden/fd.h>
 #include <warden/json.h>
 #include <warden/loop.h>
+#include <warden/notify.h>
 #include <warden/proc.h>
 #include <warden/shutdown.h>
 #include <warden/signals.h>

@@ -8,7 +8,21 @@
 
 #include <warden/loop.h>
 
-static void timers_fire(wd_io *io, uint32_t revents);
+void wd_io_init(wd_io *io, int fd, uint32_t events, wd_io_cb cb, void *data)
+{
+	memset(io, 0, sizeof(*io));
+	io->fd = fd;
+	io->events = events;
+	io->cb = cb;
+	io->data = data;
+}
+
+void wd_timer_init(wd_timer *timer, wd_timer_cb cb, void *data)
+{
+	memset(timer, 0, sizeof(*timer));
+	timer->cb = cb;
+	timer->data = data;
+}
 
 int wd_loop_init(wd_loop *loop)
 {
@@ -19,7 +33,7 @@ int wd_loop_init(wd_loop *loop)
 	/* The timerfd comes with the first timer: a loop without one needs none. */
 	loop->timer_io.fd = -1;
 	loop->timer_io.events = EPOLLIN;
-	loop->timer_io.cb = timers_fire;
+	/* No callback: dispatch() knows this watcher and runs the timers itself. */
 	loop->timer_io.data = loop;
 	return 0;
 }
@@ -182,36 +196,39 @@ void wd_timer_stop(wd_timer *timer)
 	timers_rearm(timer->loop);
 }
 
-/* Runs the callbacks of every timer whose deadline has passed. */
-static void timers_due(wd_loop *loop)
+/* Runs the callbacks of every timer whose deadline has passed; returns how many ran. */
+static int timers_due(wd_loop *loop)
 {
 	uint64_t now = wd_now();
 	wd_timer *t;
+	int ran = 0;
 
 	while ((t = loop->timers) && t->deadline <= now) {
 		timer_unlink(t);
 		t->cb(t);
+		ran++;
 	}
+	return ran;
 }
 
-static void timers_fire(wd_io *io, uint32_t revents)
+/* The timerfd fired: runs the due timers and sets it for the next one. */
+static int timers_expired(wd_loop *loop)
 {
-	wd_loop *loop = io->data;
 	uint64_t expirations;
+	int ran;
 
-	(void)revents;
-	(void)!read(io->fd, &expirations, sizeof(expirations));
+	(void)!read(loop->timer_io.fd, &expirations, sizeof(expirations));
 	loop->armed_for = 0; /* a fired absolute timer is disarmed */
-	timers_due(loop);
+	ran = timers_due(loop);
 	timers_rearm(loop);
+	return ran;
 }
 
-/* epoll_wait()'s timeout: none while the timerfd works, else the first deadline's. */
-static int wait_ms(const wd_loop *loop)
+int wd_loop_timeout(const wd_loop *loop)
 {
 	uint64_t now, left;
 
-	if (!loop->no_timerfd || !loop->timers)
+	if (!loop->timers)
 		return -1;
 	now = wd_now();
 	if (loop->timers->deadline <= now)
@@ -221,30 +238,72 @@ static int wait_ms(const wd_loop *loop)
 	return left > 86400000 ? 86400000 : (int)left;
 }
 
-int wd_loop_run(wd_loop *loop)
+/* epoll_wait()'s timeout: the caller's, cut short by the first deadline without a timerfd. */
+static int wait_ms(const wd_loop *loop, int timeout_ms)
 {
-	int i, n;
+	int t;
+
+	if (!loop->no_timerfd)
+		return timeout_ms;
+	t = wd_loop_timeout(loop);
+	if (t < 0)
+		return timeout_ms;
+	return timeout_ms < 0 || t < timeout_ms ? t : timeout_ms;
+}
+
+/*
+ * One epoll_wait() and the dispatch of what it returned. Returns how many
+ * callbacks ran, -EINTR, or another -errno.
+ */
+static int dispatch(wd_loop *loop, int timeout_ms)
+{
+	int i, n, ran = 0;
 	wd_io *io;
 
+	n = epoll_wait(loop->epfd, loop->batch, WD_LOOP_BATCH, wait_ms(loop, timeout_ms));
+	if (n < 0)
+		return -errno;
+	loop->nbatch = n;
+	for (i = 0; i < n; i++) {
+		io = loop->batch[i].data.ptr;
+		if (!io)
+			continue;
+		if (io == &loop->timer_io) {
+			ran += timers_expired(loop);
+		} else {
+			io->cb(io, loop->batch[i].events);
+			ran++;
+		}
+	}
+	loop->nbatch = 0;
+	if (loop->no_timerfd)
+		ran += timers_due(loop);
+	return ran;
+}
+
+int wd_loop_run(wd_loop *loop)
+{
+	int r;
+
 	while (!loop->quit) {
-		n = epoll_wait(loop->epfd, loop->batch, WD_LOOP_BATCH, wait_ms(loop));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		loop->nbatch = n;
-		for (i = 0; i < n; i++) {
-			io = loop->batch[i].data.ptr;
-			if (io)
-				io->cb(io, loop->batch[i].events);
-		}
-		loop->nbatch = 0;
-		if (loop->no_timerfd)
-			timers_due(loop);
+		r = dispatch(loop, -1);
+		if (r < 0 && r != -EINTR)
+			return r;
 	}
 	loop->quit = false;
 	return 0;
+}
+
+int wd_loop_run_once(wd_loop *loop, int timeout_ms)
+{
+	int r = dispatch(loop, timeout_ms);
+
+	return r == -EINTR ? 0 : r;
+}
+
+int wd_loop_fd(const wd_loop *loop)
+{
+	return loop->epfd;
 }
 
 void wd_loop_quit(wd_loop *loop)

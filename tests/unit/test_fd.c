@@ -8,6 +8,8 @@
 
 #include <limits.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <warden/fd.h>
 
@@ -291,13 +293,196 @@ static void test_list_child(void **state)
 	assert_true(wd_fd_list(pid, got, 16) < 0);
 }
 
+/* ---- the audit ---- */
+
+static int has(const int *fds, int n, int fd)
+{
+	for (int i = 0; i < n; i++)
+		if (fds[i] == fd)
+			return 1;
+	return 0;
+}
+
+/* Exactly the open descriptors (fcntl agrees), ascending; not the snapshot's own. */
+static void test_snapshot_is_exact(void **state)
+{
+	int open_now[256], n, dn = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	wd_fd_snapshot *snap;
+
+	assert_true(dn >= 0);
+	n = probe_open(open_now, 256);
+	assert_int_equal(wd_fd_snapshot_take(&snap), 0);
+	assert_int_equal(wd_fd_snapshot_count(snap), n);
+	for (int i = 0; i < n; i++) {
+		const struct wd_fd_info *fi = wd_fd_snapshot_at(snap, (size_t)i);
+
+		assert_non_null(fi);
+		assert_int_equal(fi->fd, open_now[i]);
+		assert_ptr_equal(wd_fd_snapshot_find(snap, fi->fd), fi);
+	}
+	assert_null(wd_fd_snapshot_at(snap, (size_t)n));
+	assert_null(wd_fd_snapshot_find(snap, PROBE_MAX + 1));
+	assert_null(wd_fd_snapshot_find(snap, -1));
+	/* Its own /proc directory descriptor is gone, so it cannot be in there. */
+	assert_int_equal(probe_open(open_now, 256), n);
+	wd_fd_snapshot_free(snap);
+	wd_fd_snapshot_free(NULL);
+	close(dn);
+}
+
+static void test_snapshot_targets_and_flags(void **state)
+{
+	int dn = open("/dev/null", O_WRONLY | O_APPEND | O_CLOEXEC), p[2], sv[2];
+	wd_fd_snapshot *snap;
+	const struct wd_fd_info *fi;
+
+	assert_true(dn >= 0);
+	assert_int_equal(pipe2(p, O_NONBLOCK), 0); /* no close-on-exec */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(wd_fd_snapshot_take(&snap), 0);
+
+	fi = wd_fd_snapshot_find(snap, dn);
+	assert_non_null(fi);
+	assert_string_equal(fi->target, "/dev/null");
+	assert_true(fi->fd_flags & FD_CLOEXEC);
+	assert_int_equal(fi->status_flags & O_ACCMODE, O_WRONLY);
+	assert_true(fi->status_flags & O_APPEND);
+	assert_true(S_ISCHR(fi->mode));
+
+	fi = wd_fd_snapshot_find(snap, p[0]);
+	assert_non_null(fi);
+	assert_int_equal(strncmp(fi->target, "pipe:[", 6), 0);
+	assert_false(fi->fd_flags & FD_CLOEXEC);
+	assert_true(fi->status_flags & O_NONBLOCK);
+	assert_true(S_ISFIFO(fi->mode));
+	/* The two ends: one pipe, one object. */
+	assert_string_equal(wd_fd_snapshot_find(snap, p[1])->target, fi->target);
+	assert_int_equal(wd_fd_snapshot_find(snap, p[1])->ino, fi->ino);
+
+	fi = wd_fd_snapshot_find(snap, sv[0]);
+	assert_non_null(fi);
+	assert_int_equal(strncmp(fi->target, "socket:[", 8), 0);
+	assert_true(S_ISSOCK(fi->mode));
+	assert_true(fi->fd_flags & FD_CLOEXEC);
+	wd_fd_snapshot_free(snap);
+	close(dn);
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* A "request handler" that leaks a pipe end and closes what it should not. */
+static int victim = -1, leaked = -1;
+static void leaky_handler(void)
+{
+	int p[2];
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	close(p[1]);
+	leaked = p[0];
+	close(victim);
+}
+
+static void test_diff_finds_a_leak(void **state)
+{
+	wd_fd_snapshot *before, *after, *opened, *closed;
+
+	victim = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(victim >= 0);
+	assert_int_equal(wd_fd_snapshot_take(&before), 0);
+	/* Nothing happened: no difference, and NULL rets are fine. */
+	assert_int_equal(wd_fd_snapshot_take(&after), 0);
+	assert_int_equal(wd_fd_snapshot_diff(before, after, NULL, NULL), 0);
+	wd_fd_snapshot_free(after);
+
+	leaky_handler();
+	assert_int_equal(wd_fd_snapshot_take(&after), 0);
+	assert_int_equal(wd_fd_snapshot_diff(before, after, &opened, &closed), 2);
+	assert_int_equal(wd_fd_snapshot_count(opened), 1);
+	assert_int_equal(wd_fd_snapshot_at(opened, 0)->fd, leaked);
+	assert_int_equal(strncmp(wd_fd_snapshot_at(opened, 0)->target, "pipe:[", 6), 0);
+	assert_int_equal(wd_fd_snapshot_count(closed), 1);
+	assert_int_equal(wd_fd_snapshot_at(closed, 0)->fd, victim);
+	assert_string_equal(wd_fd_snapshot_at(closed, 0)->target, "/dev/null");
+	/* The results outlive the snapshots they came from. */
+	wd_fd_snapshot_free(before);
+	wd_fd_snapshot_free(after);
+	assert_string_equal(wd_fd_snapshot_at(closed, 0)->target, "/dev/null");
+	wd_fd_snapshot_free(opened);
+	wd_fd_snapshot_free(closed);
+	close(leaked);
+}
+
+/* A number closed and opened again on another object counts as both. */
+static void test_diff_reused_number(void **state)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC), sv[2];
+	wd_fd_snapshot *before, *after, *opened, *closed;
+
+	assert_true(fd >= 0);
+	assert_int_equal(wd_fd_snapshot_take(&before), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(dup3(sv[0], fd, O_CLOEXEC), fd);
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(wd_fd_snapshot_take(&after), 0);
+	assert_int_equal(wd_fd_snapshot_diff(before, after, &opened, &closed), 2);
+	assert_int_equal(wd_fd_snapshot_at(opened, 0)->fd, fd);
+	assert_int_equal(strncmp(wd_fd_snapshot_at(opened, 0)->target, "socket:[", 8), 0);
+	assert_int_equal(wd_fd_snapshot_at(closed, 0)->fd, fd);
+	assert_string_equal(wd_fd_snapshot_at(closed, 0)->target, "/dev/null");
+	wd_fd_snapshot_free(before);
+	wd_fd_snapshot_free(after);
+	wd_fd_snapshot_free(opened);
+	wd_fd_snapshot_free(closed);
+	close(fd);
+}
+
+static void test_list_inheritable(void **state)
+{
+	int inh = open("/dev/null", O_RDONLY), cx = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int got[64], n, all;
+
+	assert_true(inh >= 3 && cx >= 3);
+	n = wd_fd_list_inheritable(3, got, ARRAY_SIZE(got));
+	assert_true(n >= 1 && n <= (int)ARRAY_SIZE(got));
+	assert_true(has(got, n, inh));
+	assert_false(has(got, n, cx));
+	for (int i = 0; i < n; i++) {
+		assert_true(got[i] >= 3);
+		assert_false(fcntl(got[i], F_GETFD) & FD_CLOEXEC);
+		if (i)
+			assert_true(got[i] > got[i - 1]);
+	}
+	/* From 0: stdin, stdout and stderr too (when open and inheritable, as usual). */
+	all = wd_fd_list_inheritable(0, got, ARRAY_SIZE(got));
+	assert_true(all >= n);
+	/* Truncated: the count, only max stored. */
+	got[0] = -7;
+	assert_int_equal(wd_fd_list_inheritable(3, got, 0), n);
+	assert_int_equal(got[0], -7);
+	assert_int_equal(wd_fd_set_cloexec(inh, true), 0);
+	assert_int_equal(wd_fd_list_inheritable(3, got, ARRAY_SIZE(got)), n - 1);
+	close(inh);
+	close(cx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_close_from_keep),	   cmocka_unit_test(test_close_from_3),
-		cmocka_unit_test(test_close_from_no_keep), cmocka_unit_test(test_set_cloexec),
-		cmocka_unit_test(test_list_self),	   cmocka_unit_test(test_list_truncated),
+		cmocka_unit_test(test_close_from_keep),
+		cmocka_unit_test(test_close_from_3),
+		cmocka_unit_test(test_close_from_no_keep),
+		cmocka_unit_test(test_set_cloexec),
+		cmocka_unit_test(test_list_self),
+		cmocka_unit_test(test_list_truncated),
 		cmocka_unit_test(test_list_child),
+		cmocka_unit_test(test_snapshot_is_exact),
+		cmocka_unit_test(test_snapshot_targets_and_flags),
+		cmocka_unit_test(test_diff_finds_a_leak),
+		cmocka_unit_test(test_diff_reused_number),
+		cmocka_unit_test(test_list_inheritable),
 	};
 	unit_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);

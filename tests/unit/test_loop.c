@@ -671,6 +671,179 @@ static void test_timer_fires_without_timerfd(void **state)
 	}
 }
 
+/* ---- embedding: a foreign poll() loop drives this one ---- */
+
+static void test_init_zeroes(void **state)
+{
+	wd_io io;
+	wd_timer t;
+	int r;
+	static const void *const zero[4];
+
+	memset(&io, 0xA5, sizeof(io));
+	memset(&t, 0xA5, sizeof(t));
+	wd_io_init(&io, 7, EPOLLIN, io_cb, &r);
+	assert_int_equal(io.fd, 7);
+	assert_int_equal(io.events, EPOLLIN);
+	assert_ptr_equal(io.cb, io_cb);
+	assert_ptr_equal(io.data, &r);
+	assert_null(io.loop);
+	assert_memory_equal(io.reserved, zero, sizeof(zero));
+	wd_timer_init(&t, quit_cb, &r);
+	assert_ptr_equal(t.cb, quit_cb);
+	assert_ptr_equal(t.data, &r);
+	assert_false(t.armed);
+	assert_memory_equal(t.reserved, zero, sizeof(zero));
+	/* A stopped-by-init timer can be stopped again and started. */
+	wd_timer_stop(&t);
+}
+
+static void test_run_once_io_from_poll(void **state)
+{
+	struct io_rec rec = {0};
+	struct pollfd pfd = {.fd = wd_loop_fd(loop), .events = POLLIN};
+	int p[2];
+	wd_io io;
+
+	make_pipe(p);
+	wd_io_init(&io, p[0], EPOLLIN, io_cb, &rec);
+	assert_int_equal(wd_io_start(loop, &io), 0);
+	/* Nothing ready: the foreign poll() times out, run_once(0) returns at once. */
+	assert_int_equal(poll(&pfd, 1, 20), 0);
+	uint64_t t0 = wd_now();
+	assert_int_equal(wd_loop_run_once(loop, 0), 0);
+	assert_true(wd_now() - t0 < 500 * MSEC);
+	assert_int_equal(rec.count, 0);
+	/* A byte: the loop's fd turns readable, and run_once dispatches it. */
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
+	assert_true(pfd.revents & POLLIN);
+	assert_int_equal(wd_loop_run_once(loop, 0), 1);
+	assert_int_equal(rec.count, 1);
+	/* Drained by the callback: quiet again. */
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+	assert_int_equal(wd_loop_run_once(loop, 0), 0);
+	wd_io_stop(&io);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* run_once(timeout) waits that long when nothing comes, and no longer. */
+static void test_run_once_waits(void **state)
+{
+	uint64_t t0 = wd_now();
+
+	assert_int_equal(wd_loop_run_once(loop, 30), 0);
+	assert_true(wd_now() - t0 >= 29 * MSEC);
+	assert_true(wd_now() - t0 < 3000 * MSEC);
+}
+
+static void count_cb(wd_timer *t)
+{
+	(*(int *)t->data)++;
+}
+
+static void test_loop_timeout(void **state)
+{
+	wd_timer a, b;
+	int fired = 0, ms;
+
+	wd_timer_stop(&guard);
+	assert_int_equal(wd_loop_timeout(loop), -1);
+	wd_timer_init(&a, count_cb, &fired);
+	wd_timer_init(&b, count_cb, &fired);
+	assert_int_equal(wd_timer_start(loop, &a, wd_now() + 200 * MSEC), 0);
+	ms = wd_loop_timeout(loop);
+	assert_true(ms >= 1 && ms <= 200);
+	/* An hour away: a day at most, never negative. */
+	assert_int_equal(wd_timer_start(loop, &a, wd_now() + 3600000 * MSEC), 0);
+	ms = wd_loop_timeout(loop);
+	assert_true(ms > 3500000 && ms <= 3600000);
+	assert_int_equal(wd_timer_start(loop, &b, wd_now() - MSEC), 0);
+	assert_int_equal(wd_loop_timeout(loop), 0);
+	assert_int_equal(wd_loop_run_once(loop, 0), 1);
+	assert_int_equal(fired, 1);
+	wd_timer_stop(&a);
+	assert_int_equal(wd_loop_timeout(loop), -1);
+}
+
+/*
+ * A loop that has never had a timer has no timerfd yet: the first timer
+ * makes one and puts it in the epoll set, so a foreign poll() on
+ * wd_loop_fd() wakes when it is due.
+ */
+static void test_timer_through_embedded_fd(void **state)
+{
+	wd_loop *fresh;
+	wd_timer t;
+	int fired = 0;
+
+	assert_int_equal(wd_loop_new(&fresh), 0);
+	struct pollfd pfd = {.fd = wd_loop_fd(fresh), .events = POLLIN};
+	assert_int_equal(wd_loop_timeout(fresh), -1);
+	wd_timer_init(&t, count_cb, &fired);
+	uint64_t t0 = wd_now();
+	assert_int_equal(wd_timer_start(fresh, &t, t0 + 50 * MSEC), 0);
+	/* poll() with no timeout of its own: only the timerfd can wake it (bounded by 5 s). */
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
+	assert_true(wd_now() - t0 >= 49 * MSEC);
+	assert_int_equal(fired, 0);
+	assert_int_equal(wd_loop_run_once(fresh, 0), 1);
+	assert_int_equal(fired, 1);
+	assert_int_equal(wd_loop_timeout(fresh), -1);
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+	wd_loop_free(fresh);
+}
+
+/*
+ * Without a timerfd the embedded fd does not wake for timers: the foreign
+ * loop bounds its wait by wd_loop_timeout(), as loop.h says, and the timer
+ * fires on time. In a child with no room for a timerfd.
+ */
+static void test_embedded_without_timerfd(void **state)
+{
+	wd_timer_stop(&guard);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = {4, 4};
+		wd_timer t;
+		int fired = 0, rounds;
+
+		if (syscall(SYS_close_range, 3U, ~0U, 0) < 0 || setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			_exit(10);
+		if (wd_loop_new(&bare) != 0)
+			_exit(11);
+		wd_timer_init(&t, count_cb, &fired);
+		uint64_t start = wd_now();
+		if (wd_timer_start(bare, &t, start + 50 * MSEC) != 0)
+			_exit(13);
+		struct pollfd pfd = {.fd = wd_loop_fd(bare), .events = POLLIN};
+		for (rounds = 0; !fired && rounds < 100; rounds++) {
+			int ms = wd_loop_timeout(bare);
+
+			if (ms < 0 || ms > 50)
+				_exit(14);
+			if (poll(&pfd, 1, ms) < 0)
+				_exit(15);
+			if (wd_loop_run_once(bare, 0) < 0)
+				_exit(16);
+		}
+		if (!fired)
+			_exit(17);
+		if (wd_now() - start < 50 * MSEC)
+			_exit(18);
+		if (wd_loop_timeout(bare) != -1)
+			_exit(19);
+		_exit(0);
+	}
+	int status = wait_child(pid, 10000);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		print_error("child failed: status 0x%x (see the _exit codes)\n", status);
+		fail();
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -694,6 +867,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_spin_with_far_timer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_spin_without_timers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_fires_without_timerfd, setup, teardown),
+		cmocka_unit_test(test_init_zeroes),
+		cmocka_unit_test_setup_teardown(test_run_once_io_from_poll, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_once_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loop_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timer_through_embedded_fd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_embedded_without_timerfd, setup, teardown),
 	};
 	unit_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
