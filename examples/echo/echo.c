@@ -129,7 +129,7 @@ static int query_delay(const char *q, const char *end, uint64_t *ret)
 		const char *amp = memchr(q, '&', (size_t)(end - q));
 		const char *stop = amp ? amp : end;
 
-		if (stop - q > 6 && memcmp(q, "delay=", 6) == 0)
+		if (stop - q >= 6 && memcmp(q, "delay=", 6) == 0)
 			return parse_delay(q + 6, stop, ret);
 		q = amp ? amp + 1 : end;
 	}
@@ -583,6 +583,11 @@ int echo_server_stop_accepting(struct echo_server *srv)
 	}
 	check_drained(srv);
 	return n;
+}
+
+bool echo_server_drained(const struct echo_server *srv)
+{
+	return srv->drained;
 }
 
 unsigned echo_server_active(const struct echo_server *srv)

@@ -32,6 +32,7 @@
  * retry elsewhere safely.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -117,6 +118,12 @@ int echo_server_new(wd_loop *loop, int listen_fd, const struct echo_options *o,
  * Returns how many connections it took from the queue at once. Idempotent.
  */
 int echo_server_stop_accepting(struct echo_server *srv);
+
+/*
+ * True once the server has stopped accepting, closed its listener and has
+ * no connection left (on_drained was called).
+ */
+bool echo_server_drained(const struct echo_server *srv);
 
 /* Open connections. */
 unsigned echo_server_active(const struct echo_server *srv);
