@@ -19,7 +19,7 @@ import time
 import pytest
 
 from conftest import HELPERS, read_events, wait_for
-from svlib import parse_ts, select
+from svlib import parse_ts, poll_events, select
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -196,11 +196,20 @@ def probe(port, timeout=5):
 def test_echo_drains_under_docker_stop(warden):
     port_file = warden.path("echo.port")
     events = warden.path("echo.events")
-    run = warden.start(["--events", events, "--", echo_server(), "--port-file", port_file,
-                        "--drain-timeout", "8000", "--max-conns", "1024"])
-    wait_for(port_file.exists, 15, "the echo server's port file")
+    conf = warden.path("echo.conf")
+    # Readiness over the notify protocol, and a watchdog shorter than the test: the server
+    # must send READY=1 and keep sending WATCHDOG=1, or warden stops it.
+    conf.write_text("[main]\nready = notify\nwatchdog = 1s\n")
+    run = warden.start(["--events", events, "-c", conf, "--", echo_server(),
+                        "--port-file", port_file, "--drain-timeout", "8000",
+                        "--max-conns", "1024"])
+    wait_for(lambda: select(poll_events(events), "service.ready", "main"), 15,
+             "warden to see the echo server ready")
     port = int(port_file.read_text())
     server = run.main_child()
+    status = select(poll_events(events), "service.status", "main")
+    assert [e["status"] for e in status] == [f"serving on 127.0.0.1:{port}"], status
+    assert f"serving on 127.0.0.1:{port}, watchdog on" in run.err(), run.err()
 
     load = Load(port)
     # A full round of replies, so that replacements keep 200 in flight, then a second round
@@ -248,7 +257,18 @@ def test_echo_drains_under_docker_stop(warden):
     assert parse_ts(exited[0]["ts"]) - parse_ts(select(evs, "shutdown.started")[0]["ts"]) \
         < DELAY_MS / 1000 + 3
     assert not select(evs, "service.killed")
-    assert "drained:" in run.err(), run.err()
+    # It said it was stopping, and it never missed a keep-alive while it served and drained.
+    assert select(evs, "service.notify_stopping", "main"), evs
+    assert [e["status"] for e in select(evs, "service.status", "main")][-1] == "draining"
+    assert not [e for e in evs if "watchdog" in str(e.get("reason", ""))], evs
+    # Its shutdown steps, in order, each ok; then it exited with the code it chose.
+    err = run.err()
+    steps = [line for line in err.splitlines() if line.startswith("shutdown: ")]
+    assert [line.split(":")[1].strip() for line in steps] == [
+        "stop accepting", "drain connections", "stop the watchdog", "close the server",
+        "close the loop"], err
+    assert all(": ok in " in line for line in steps), err
+    assert "0 failed, 0 cut by the deadline" in err, err
     # Nothing left behind: no zombie, no stray.
     assert not select(evs, "orphan.reaped"), select(evs, "orphan.reaped")
     assert not server.is_running() or server.status() != "zombie"
