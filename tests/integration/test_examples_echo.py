@@ -273,3 +273,48 @@ def test_echo_drains_under_docker_stop(warden):
     assert not select(evs, "orphan.reaped"), select(evs, "orphan.reaped")
     assert not server.is_running() or server.status() != "zombie"
     assert warden.strays() == []
+
+
+def start_plain(warden, drain_ms):
+    """The server under warden in init mode, ready by notify; returns (run, port, server)."""
+    port_file = warden.path("echo.port")
+    events = warden.path("echo.events")
+    run = warden.start(["--events", events, "--ready", "notify", "--", echo_server(),
+                        "--port-file", port_file, "--drain-timeout", str(drain_ms)])
+    wait_for(lambda: select(poll_events(events), "service.ready", "main"), 15,
+             "warden to see the echo server ready")
+    return run, int(port_file.read_text()), run.main_child()
+
+
+@pytest.mark.parametrize("how", ["deadline", "second signal"])
+def test_echo_drain_is_bounded(warden_pid1, how):
+    """A drain that cannot finish ends at its deadline, or at once on a second SIGTERM: the
+    connections still waiting are closed unanswered and the server exits 1 (not 0: requests
+    were dropped) long before the clients' delay. At the deadline the steps after the drain
+    still run; a second signal means "stop waiting": they are skipped, as a second Ctrl-C
+    ends a Go service at once."""
+    run, port, server = start_plain(warden_pid1, 500 if how == "deadline" else 30000)
+    load = Load(port, n=20, delay_ms=20000)
+    load.stop_replacing()
+    wait_for(lambda: load.sent_count() == 20, 15, "20 requests sent")
+    t0 = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    if how == "second signal":
+        wait_for(lambda: "not accepting" in run.err(), 10, "the server to stop accepting")
+        server.send_signal(signal.SIGTERM)
+    assert run.wait(10) == 1, run.err()
+    assert time.monotonic() - t0 < 5
+    clients = load.join()
+    assert all(c.outcome.startswith("dropped") and c.got == b"" for c in clients), \
+        [(c.outcome, c.got) for c in clients]
+    err = run.err()
+    after = ("stop the watchdog", "close the server", "close the loop")
+    if how == "deadline":
+        assert "shutdown: drain connections: failed (code -110)" in err, err
+        assert ", 20 cut by the deadline" in err, err
+        for step in after:
+            assert f"shutdown: {step}: ok in " in err, err
+    else:
+        assert "shutdown: drain connections: abandoned at escalation" in err, err
+        for step in after:
+            assert f"shutdown: {step}: skipped" in err, err
