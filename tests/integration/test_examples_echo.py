@@ -10,6 +10,7 @@ next to WARDEN_HELPERS (build/tests/helpers -> build/examples)."""
 
 import errno
 import os
+import re
 import selectors
 import signal
 import socket
@@ -315,6 +316,8 @@ def test_echo_drain_is_bounded(warden_pid1, how):
         for step in after:
             assert f"shutdown: {step}: ok in " in err, err
     else:
-        assert "shutdown: drain connections: abandoned at escalation" in err, err
+        # Abandoned, or skipped when the second signal came before it began.
+        assert re.search(r"^shutdown: drain connections: (abandoned at escalation|skipped)",
+                         err, re.M), err
         for step in after:
             assert f"shutdown: {step}: skipped" in err, err
