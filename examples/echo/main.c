@@ -66,6 +66,7 @@ struct app {
 	/* Set from the orchestrator's thread when the drain was abandoned (still in the loop). */
 	atomic_bool loop_busy;
 	unsigned dropped; /* connections the drain closed unanswered */
+	int cut;	  /* why: -ETIMEDOUT (its deadline) or -ECANCELED (a second signal) */
 };
 
 static void usage(FILE *f)
@@ -129,22 +130,23 @@ static void on_drained(struct echo_server *srv, void *data)
 }
 
 /* The drain's deadline, or a second signal: close what is left, unanswered. */
-static void cut_drain(struct app *a)
+static void cut_drain(struct app *a, int why)
 {
+	a->cut = why;
 	a->dropped += echo_server_abort(a->srv);
 	wd_loop_quit(&a->loop);
 }
 
 static void on_drain_deadline(wd_timer *t)
 {
-	cut_drain(t->data);
+	cut_drain(t->data, -ETIMEDOUT);
 }
 
 static void on_escalated(wd_io *io, uint32_t revents)
 {
 	(void)revents;
 	wd_io_stop(io);
-	cut_drain(io->data);
+	cut_drain(io->data, -ECANCELED);
 }
 
 /* Step, stage 0: no new connection; tell the manager. */
@@ -166,7 +168,8 @@ static int step_stop_accepting(void *data)
  * Step, stage 1: serve what is in flight, on the loop (this step's thread
  * has it to itself: main() waits in wd_shutdown_run()). It bounds itself
  * with its own deadline, so that the orchestrator's is only a backstop.
- * Returns 0 when every connection ended, -ETIMEDOUT when some were cut.
+ * Returns 0 when every connection ended; when some were cut, -ETIMEDOUT
+ * (the deadline) or -ECANCELED (a second signal).
  */
 static int step_drain(void *data)
 {
@@ -188,7 +191,7 @@ static int step_drain(void *data)
 		if (r < 0)
 			return r;
 	}
-	return a->dropped ? -ETIMEDOUT : 0;
+	return a->dropped ? a->cut : 0;
 }
 
 /* Deferred steps: each closes what main() opened, in the reverse order. */
