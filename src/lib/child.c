@@ -100,21 +100,31 @@ static int child_setup_fds(const struct wd_spawn *o, int *errpipe)
 	return 0;
 }
 
-/* snprintf() is not async-signal-safe: format by hand. */
-static void format_listen_pid(char *out, pid_t pid)
+/*
+ * Writes pid in decimal after the first '=' of slot, which spawn_fork()
+ * checked has room for it. snprintf() is not async-signal-safe: by hand.
+ */
+static void format_pid_env(char *slot, pid_t pid)
 {
-	char digits[16];
+	char digits[WD_PID_DIGITS_MAX];
+	char *out = strchr(slot, '=') + 1;
 	int n = 0;
 	unsigned v = (unsigned)pid;
 
 	do
 		digits[n++] = (char)('0' + v % 10);
 	while ((v /= 10) && n < (int)sizeof(digits));
-	memcpy(out, "LISTEN_PID=", 11);
-	out += 11;
 	while (n)
 		*out++ = digits[--n];
 	*out = '\0';
+}
+
+/* True when a pid env slot holds "NAME=" with room for the digits after it. */
+static bool pid_env_ok(const char *slot, size_t size)
+{
+	const char *eq = memchr(slot, '=', size);
+
+	return eq && size - (size_t)(eq - slot) >= 1 + WD_PID_DIGITS_MAX + 1;
 }
 
 static void reset_dispositions(void)
@@ -197,8 +207,8 @@ static void child_run(const struct wd_spawn *o, int errpipe, pid_t parent)
 	if (o->pdeathsig > 0 && getppid() != parent)
 		kill(getpid(), o->pdeathsig);
 
-	if (o->listen_pid_env)
-		format_listen_pid(o->listen_pid_env, getpid());
+	if (o->pid_env)
+		format_pid_env(o->pid_env, getpid());
 
 	f.stage = WD_STAGE_EXEC;
 	if (strchr(o->argv[0], '/'))
@@ -211,6 +221,13 @@ fail:
 	(void)!write(errpipe, &f, sizeof(f));
 	_exit(o->exec_fail_code ? o->exec_fail_code
 				: wd_spawn_exit_code(f.stage == WD_STAGE_EXEC ? f.err : 0));
+}
+
+void wd_spawn_init(struct wd_spawn *opts)
+{
+	static const struct wd_spawn defaults = WD_SPAWN_INIT;
+
+	*opts = defaults;
 }
 
 int wd_spawn_exit_code(int err)
@@ -254,7 +271,8 @@ static pid_t spawn_fork(const struct wd_spawn *opts, int pipe_flags, int *ret_fd
 	pid_t pid, self = opts->pdeathsig > 0 ? getpid() : 0;
 
 	if (!opts->argv || !opts->argv[0] || (opts->nfds && !opts->fds) ||
-	    opts->nfds > WD_SPAWN_FDS_MAX)
+	    opts->nfds > WD_SPAWN_FDS_MAX ||
+	    (opts->pid_env && !pid_env_ok(opts->pid_env, opts->pid_env_size)))
 		return -EINVAL;
 	if (pipe2(p, pipe_flags) < 0)
 		return -errno;
@@ -301,7 +319,7 @@ int wd_spawn(const struct wd_spawn *opts, struct wd_spawn_result *ret)
 		ret->stage = f.stage;
 		return -(f.err ? f.err : EIO);
 	}
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	pidfd = wd_child_pidfd_open(pid);
 	ret->pid = pid;
 	ret->pidfd = pidfd >= 0 ? pidfd : -1;
 	ret->stage = WD_STAGE_NONE;
@@ -360,6 +378,96 @@ int wd_reap(struct wd_exit *ret)
 	return 1;
 }
 
+int wd_child_pidfd_open(pid_t pid)
+{
+	int fd;
+
+	if (pid <= 0)
+		return -EINVAL;
+	/* A pidfd is close-on-exec from birth: pidfd_open() has no flag for it. */
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	return fd < 0 ? -errno : fd;
+}
+
+/* waitid()'s id type for a pidfd, which older C library headers lack. */
+#define WAIT_P_PIDFD 3
+
+/*
+ * The wait4() status of a child waitid() reported as ended: the kernel
+ * makes both from the same exit code, so nothing is lost.
+ */
+static int status_of_siginfo(const siginfo_t *si)
+{
+	switch (si->si_code) {
+	case CLD_EXITED:
+		return (si->si_status & 0xff) << 8;
+	case CLD_KILLED:
+		return si->si_status & 0x7f;
+	case CLD_DUMPED:
+		return (si->si_status & 0x7f) | 0x80;
+	default:
+		/* WEXITED only: not reached, but a status that says what it is. */
+		return 0xffff;
+	}
+}
+
+/*
+ * waitid(P_PIDFD) with the resource usage, which only the system call
+ * gives (the C library's waitid() has no rusage argument). Returns 1, 0 or
+ * -errno as wd_child_reap().
+ */
+static int reap_pidfd(int pidfd, int options, struct wd_exit *ret)
+{
+	struct rusage ru;
+	siginfo_t si;
+	long r;
+
+	do {
+		memset(&si, 0, sizeof(si));
+		r = syscall(SYS_waitid, WAIT_P_PIDFD, pidfd, &si, options, &ru);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (si.si_pid == 0)
+		return 0;
+	ret->pid = si.si_pid;
+	ret->status = status_of_siginfo(&si);
+	ret->rusage = ru;
+	return 1;
+}
+
+int wd_child_reap(pid_t pid, int pidfd, int flags, struct wd_exit *ret)
+{
+	int options = flags & WD_CHILD_REAP_WAIT ? 0 : WNOHANG;
+	struct rusage ru;
+	int status;
+	pid_t got;
+
+	if (flags & ~WD_CHILD_REAP_WAIT)
+		return -EINVAL;
+	if (pidfd >= 0) {
+		int r = reap_pidfd(pidfd, options | WEXITED, ret);
+
+		/* EINVAL: a kernel before 5.4, without P_PIDFD; the pid does it. */
+		if (r != -EINVAL || pid <= 0)
+			return r;
+	}
+	/* Never -1 or 0 (any child, the group's children): exactly this one. */
+	if (pid <= 0)
+		return -EINVAL;
+	do
+		got = wait4(pid, &status, options, &ru);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return -errno;
+	if (got == 0)
+		return 0;
+	ret->pid = got;
+	ret->status = status;
+	ret->rusage = ru;
+	return 1;
+}
+
 int wd_status_code(int status)
 {
 	if (WIFEXITED(status))
@@ -396,4 +504,89 @@ int wd_child_kill(pid_t pid, int pidfd, int sig)
 			return -errno;
 	}
 	return kill(pid, sig) < 0 ? -errno : 0;
+}
+
+int wd_child_kill_tree(pid_t pid, int pidfd, int sig, int flags)
+{
+	int group, self;
+
+	if (flags || pid <= 0)
+		return -EINVAL;
+	/*
+	 * The group numbered as the child: one the child made (only it can
+	 * have made a group with its number), never the caller's.
+	 */
+	group = kill(-pid, sig) < 0 ? -errno : 0;
+	/* Still in its group, the child got the signal with it: not twice. */
+	if (group == 0 && getpgid(pid) == pid)
+		return 0;
+	self = wd_child_kill(pid, pidfd, sig);
+	if (group == 0 || self == 0)
+		return 0;
+	return group == -ESRCH ? self : group;
+}
+
+/* The watched child's pidfd is readable: it has ended. */
+static void on_child_ended(wd_io *io, uint32_t revents)
+{
+	struct wd_child_watch *w = io->data;
+	struct wd_exit ex;
+	int r;
+
+	(void)revents;
+	r = wd_child_reap(w->pid, w->pidfd, 0, &ex);
+	/*
+	 * Not yet waitable (the pidfd turns readable as the last thread goes,
+	 * a moment before the zombie can be waited for): the level-triggered
+	 * watcher calls again.
+	 */
+	if (r == 0)
+		return;
+	wd_child_watch_stop(w);
+	w->cb(w, r > 0 ? 0 : r, r > 0 ? &ex : NULL);
+}
+
+int wd_child_watch_start(wd_loop *loop, struct wd_child_watch *watch, pid_t pid, int pidfd,
+			 wd_child_watch_cb cb)
+{
+	bool own = pidfd < 0;
+	int r;
+
+	if (!loop || !cb || pid <= 0 || watch->started)
+		return -EINVAL;
+	if (own) {
+		pidfd = wd_child_pidfd_open(pid);
+		if (pidfd < 0)
+			return pidfd;
+	}
+	watch->pid = pid;
+	watch->pidfd = pidfd;
+	watch->own_pidfd = own;
+	watch->cb = cb;
+	memset(&watch->io, 0, sizeof(watch->io));
+	watch->io.fd = pidfd;
+	watch->io.events = EPOLLIN;
+	watch->io.cb = on_child_ended;
+	watch->io.data = watch;
+	r = wd_io_start(loop, &watch->io);
+	if (r < 0) {
+		if (own)
+			close(pidfd);
+		watch->pidfd = -1;
+		return r;
+	}
+	watch->started = true;
+	return 0;
+}
+
+void wd_child_watch_stop(struct wd_child_watch *watch)
+{
+	if (!watch->started)
+		return;
+	wd_io_stop(&watch->io);
+	if (watch->own_pidfd)
+		close(watch->pidfd);
+	watch->pidfd = -1;
+	watch->own_pidfd = false;
+	watch->started = false;
 }

@@ -158,7 +158,7 @@ struct svc {
 	struct svc **deps;
 	size_t ndeps;
 	struct logstream out, err;
-	char listen_slot[WD_PID_ENV_MAX]; /* LISTEN_PID=..., written by the child */
+	char listen_slot[sizeof("LISTEN_PID=") + WD_PID_DIGITS_MAX]; /* its pid, by the child */
 	struct health health;
 	struct svc_metrics m;
 	struct leak_watch leak;

@@ -31,10 +31,11 @@ static bool starts_with_key(const char *entry, const char *key)
 
 /*
  * The environment of a run: warden's, the service's, and the protocols'
- * (NOTIFY_SOCKET, WATCHDOG_USEC, LISTEN_PID). NULL in *ret when warden's
- * own is the whole of it. Returns 0 or -ENOMEM.
+ * (NOTIFY_SOCKET, WATCHDOG_USEC, LISTEN_PID: not a probe's, whose pid it
+ * is not). NULL in *ret when warden's own is the whole of it. Returns 0 or
+ * -ENOMEM.
  */
-static int build_env(struct svc *s, char ***ret)
+static int build_env(struct svc *s, bool probe, char ***ret)
 {
 	size_t n = 0, i, k = 0, j;
 	char **env;
@@ -87,8 +88,11 @@ static int build_env(struct svc *s, char ***ret)
 			 (unsigned long long)(s->conf.watchdog / WD_NSEC_PER_USEC));
 	}
 	/* The child writes its own pid here before exec (LISTEN_PID=...). */
-	if (s->conf.listen_pid)
+	if (s->conf.listen_pid && !probe) {
+		/* The child writes its pid after the '=' (wd_spawn's pid_env). */
+		memcpy(s->listen_slot, "LISTEN_PID=", sizeof("LISTEN_PID="));
 		env[k++] = s->listen_slot;
+	}
 	*ret = env;
 	return 0;
 fail:
@@ -111,7 +115,7 @@ static void prepare(struct svc *s, struct wd_spawn *sp, char **argv, char **env)
 {
 	struct sup *sup = s->sup;
 
-	memset(sp, 0, sizeof(*sp));
+	wd_spawn_init(sp);
 	sp->argv = argv;
 	sp->envp = env;
 	sp->cwd = s->conf.directory ? s->conf.directory : sup->workdir;
@@ -120,7 +124,6 @@ static void prepare(struct svc *s, struct wd_spawn *sp, char **argv, char **env)
 	/* Where warden was started is entered as warden would: as if inherited. */
 	if (!s->conf.directory)
 		sp->flags |= WD_SPAWN_CWD_FIRST;
-	sp->tty_fd = -1;
 	sp->umask = s->conf.umask;
 	sp->nofile = sup->nofile_raised ? &sup->nofile : NULL;
 	sp->exec_fail_code = s->conf.exec_fail_code;
@@ -183,7 +186,7 @@ static int start(struct svc *s, char **argv, const int *fds, size_t nfds, bool p
 	char **env;
 	int r;
 
-	r = build_env(s, &env);
+	r = build_env(s, probe, &env);
 	if (r < 0)
 		return r;
 	prepare(s, &sp, argv, env);
@@ -193,7 +196,10 @@ static int start(struct svc *s, char **argv, const int *fds, size_t nfds, bool p
 		session(s, &sp);
 	sp.fds = nfds ? fds : NULL;
 	sp.nfds = nfds;
-	sp.listen_pid_env = !probe && s->conf.listen_pid ? s->listen_slot : NULL;
+	if (!probe && s->conf.listen_pid) {
+		sp.pid_env = s->listen_slot;
+		sp.pid_env_size = sizeof(s->listen_slot);
+	}
 	r = wd_spawn_start(&sp, ret);
 	free_env(s, env);
 	if (r == 0)

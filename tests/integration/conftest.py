@@ -4,6 +4,8 @@
 Environment:
   WARDEN_BIN      the warden binary under test
   WARDEN_HELPERS  the directory holding the compiled tests/helpers programs
+  WARDEN_EXAMPLES the directory holding the compiled examples (default:
+                  $WARDEN_HELPERS/../../examples, where a build puts them)
 
 Every test that runs warden does so through the `nsrun` helper, in one of
 two modes (the `mode` fixture): "pid1" (warden is PID 1 of a fresh pid
@@ -451,3 +453,16 @@ def warden_pid1(tmp_path):
     h = Harness("pid1", tmp_path)
     yield h
     h.cleanup()
+
+
+@pytest.fixture
+def examples_dir():
+    """The directory of the compiled examples/ programs. Missing, it fails the
+    test (a build with the tests builds them): never a skip."""
+    d = os.environ.get("WARDEN_EXAMPLES") or (
+        os.path.join(HELPERS, "..", "..", "examples") if HELPERS else "")
+    d = os.path.normpath(d) if d else d
+    if not d or not os.path.isdir(d):
+        pytest.fail(f"no compiled examples: WARDEN_EXAMPLES or $WARDEN_HELPERS/../../examples "
+                    f"({d!r}) is not a directory")
+    return d

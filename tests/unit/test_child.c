@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include <warden/child.h>
+#include <warden/loop.h>
 #include <warden/signals.h>
 
 /* argv and envp want char *; string literals are const under -Wwrite-strings. */
@@ -263,10 +264,8 @@ static char *const sleep_argv[] = {A("/bin/sleep"), A("30"), NULL};
 
 static void spawn_init(struct wd_spawn *o, char *const *argv)
 {
-	memset(o, 0, sizeof(*o));
+	wd_spawn_init(o);
 	o->argv = argv;
-	o->tty_fd = -1;
-	o->umask = -1;
 	o->pdeathsig = SIGKILL; /* should the test runner die, so do its children */
 }
 
@@ -836,12 +835,13 @@ static void test_spawn_env_umask(void **state)
 /* Socket activation: the child writes its own pid into one envp string. */
 static void test_spawn_listen_pid(void **state)
 {
-	char slot[WD_PID_ENV_MAX] = "LISTEN_PID=0";
+	char slot[sizeof("LISTEN_PID=") + WD_PID_DIGITS_MAX] = "LISTEN_PID=0";
 	char *envp[] = {A("LISTEN_FDS=1"), slot, A("Z=9"), NULL};
 	struct wd_spawn o;
 	spawn_init(&o, sleep_argv);
 	o.envp = envp;
-	o.listen_pid_env = slot;
+	o.pid_env = slot;
+	o.pid_env_size = sizeof(slot);
 	struct wd_spawn_result res = spawn_ok(&o);
 	assert_true(wait_asleep(res.pid, 10000));
 	char path[64], buf[512], want[128];
@@ -1079,6 +1079,508 @@ static void test_spawn_pdeathsig(void **state)
 	assert_int_equal(WTERMSIG(st), SIGUSR1);
 }
 
+/* ---- safe defaults ---- */
+
+/* WD_SPAWN_INIT and wd_spawn_init() agree, and neither means what zero does. */
+static void test_spawn_init_defaults(void **state)
+{
+	struct wd_spawn lit = WD_SPAWN_INIT, fn;
+
+	memset(&fn, 0x5a, sizeof(fn)); /* garbage the init must overwrite */
+	wd_spawn_init(&fn);
+	assert_int_equal(fn.tty_fd, -1);
+	assert_int_equal(fn.umask, -1);
+	assert_int_equal(fn.nfds, 0);
+	assert_null(fn.fds);
+	assert_int_equal(fn.pdeathsig, 0);
+	assert_false(fn.set_creds);
+	assert_int_equal(fn.flags, 0);
+	assert_null(fn.pid_env);
+	assert_int_equal(fn.exec_fail_code, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(fn.reserved); i++)
+		assert_null(fn.reserved[i]);
+	/* Field by field: padding may differ between the two. */
+	assert_int_equal(lit.tty_fd, fn.tty_fd);
+	assert_int_equal(lit.umask, fn.umask);
+	assert_int_equal(lit.nfds, fn.nfds);
+	assert_int_equal(lit.pdeathsig, fn.pdeathsig);
+	assert_int_equal(lit.set_creds, fn.set_creds);
+	for (size_t i = 0; i < ARRAY_SIZE(lit.reserved); i++)
+		assert_null(lit.reserved[i]);
+}
+
+/* A spawn from the bare initialiser: umask inherited, only 0-2, no terminal games. */
+static void test_spawn_init_spawns_safely(void **state)
+{
+	int expect[3], n = 0;
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			expect[n++] = fd;
+	int leak = open("/dev/null", O_RDONLY); /* no close-on-exec on purpose */
+	assert_true(leak >= 3);
+
+	struct wd_spawn o = WD_SPAWN_INIT;
+	o.argv = sleep_argv;
+	mode_t mine = umask(037);
+	struct wd_spawn_result res = spawn_ok(&o);
+	umask(mine);
+	close(leak);
+	assert_true(wait_asleep(res.pid, 10000));
+	char v[32];
+	assert_int_equal(proc_status_field(res.pid, "Umask", v, sizeof(v)), 0);
+	assert_string_equal(v, "0037");
+	check_child_fds(res.pid, expect, n);
+	/* Same process group and session as ours: no flag asked for another. */
+	assert_int_equal(getpgid(res.pid), getpgrp());
+	assert_int_equal(getsid(res.pid), getsid(0));
+}
+
+/* The pid slot takes any name, and a slot without room is refused before fork. */
+static void test_spawn_pid_env(void **state)
+{
+	char slot[sizeof("MY_PID=") + WD_PID_DIGITS_MAX] = "MY_PID=old";
+	char *envp[] = {slot, NULL};
+	struct wd_spawn o;
+	spawn_init(&o, sleep_argv);
+	o.envp = envp;
+	o.pid_env = slot;
+	o.pid_env_size = sizeof(slot);
+	struct wd_spawn_result res = spawn_ok(&o);
+	assert_true(wait_asleep(res.pid, 10000));
+	char path[64], buf[128], want[64];
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)res.pid);
+	ssize_t n = read_file(path, buf, sizeof(buf));
+	int wl = snprintf(want, sizeof(want), "MY_PID=%d", (int)res.pid) + 1;
+	assert_int_equal(n, wl);
+	assert_memory_equal(buf, want, (size_t)wl);
+	/* The parent's copy is untouched: the child wrote its own. */
+	assert_string_equal(slot, "MY_PID=old");
+
+	struct wd_spawn_result bad;
+	char small[sizeof("MY_PID=") + WD_PID_DIGITS_MAX - 1] = "MY_PID=";
+	char noeq[32] = "MY_PID";
+	o.pid_env = small;
+	o.pid_env_size = sizeof(small);
+	assert_int_equal(wd_spawn(&o, &bad), -EINVAL);
+	o.pid_env = noeq;
+	o.pid_env_size = sizeof(noeq);
+	assert_int_equal(wd_spawn(&o, &bad), -EINVAL);
+	/* Nothing was forked for either. */
+	assert_int_equal(wd_child_reap(res.pid, -1, 0, &(struct wd_exit){0}), 0);
+}
+
+/* ---- one child at a time ---- */
+
+/* A child made with plain fork(), as a host library would: exits with code. */
+static pid_t foreign_child(int code)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(code);
+	return pid;
+}
+
+/* Waits (bounded) until our child pid has ended, without reaping it. */
+static void wait_ended_unreaped(pid_t pid)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	assert_int_equal(si.si_pid, pid);
+	assert_true(wait_zombie(pid, 10000));
+}
+
+/* The foreign child is still there for its owner: a zombie, then its status. */
+static void owner_reaps(pid_t pid, int code)
+{
+	int st;
+	assert_int_equal(proc_state(pid), 'Z');
+	assert_int_equal(waitpid(pid, &st, WNOHANG), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), code);
+}
+
+static void test_child_pidfd_open(void **state)
+{
+	struct wd_spawn o;
+	spawn_init(&o, sleep_argv);
+	struct wd_spawn_result res = spawn_ok(&o);
+	int fd = wd_child_pidfd_open(res.pid);
+	assert_true(fd >= 0);
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	struct pollfd p = {fd, POLLIN, 0};
+	assert_int_equal(poll(&p, 1, 0), 0); /* alive: not readable */
+	kill(res.pid, SIGKILL);
+	assert_int_equal(poll(&p, 1, 10000), 1);
+	close(fd);
+	assert_int_equal(wd_child_pidfd_open(0), -EINVAL);
+	assert_int_equal(wd_child_pidfd_open(-1), -EINVAL);
+	/* A pid that is free: our reaped child's, while nothing can take it yet. */
+	pid_t gone = foreign_child(0);
+	assert_true(wait_child(gone, 10000) != -1);
+	int r = wd_child_pidfd_open(gone);
+	if (r >= 0) /* reused already by someone else: possible, if unlikely */
+		close(r);
+	else
+		assert_int_equal(r, -ESRCH);
+}
+
+/* Exact status both ways (pidfd and pid), never someone else's child. */
+static void test_child_reap_exact(void **state)
+{
+	char *exit7[] = {A("/bin/sh"), A("-c"), A("exit 7"), NULL};
+	struct wd_spawn o;
+	struct wd_exit ex;
+	pid_t foreign = foreign_child(42);
+	wait_ended_unreaped(foreign);
+
+	/* by pidfd */
+	spawn_init(&o, exit7);
+	struct wd_spawn_result res = spawn_ok(&o);
+	assert_true(res.pidfd >= 0);
+	memset(&ex, 0, sizeof(ex));
+	assert_int_equal(wd_child_reap(res.pid, res.pidfd, WD_CHILD_REAP_WAIT, &ex), 1);
+	assert_int_equal(ex.pid, res.pid);
+	assert_true(WIFEXITED(ex.status));
+	assert_int_equal(WEXITSTATUS(ex.status), 7);
+	/* gone now: the same pidfd says so, not another child */
+	assert_int_equal(wd_child_reap(res.pid, res.pidfd, 0, &ex), -ECHILD);
+	assert_int_equal(proc_state(foreign), 'Z');
+
+	/* by pid, killed by a signal */
+	spawn_init(&o, sleep_argv);
+	res = spawn_ok(&o);
+	assert_int_equal(wd_child_reap(res.pid, -1, 0, &ex), 0); /* running: no wait */
+	assert_int_equal(wd_child_kill(res.pid, -1, SIGTERM), 0);
+	assert_int_equal(wd_child_reap(res.pid, -1, WD_CHILD_REAP_WAIT, &ex), 1);
+	assert_int_equal(ex.pid, res.pid);
+	assert_true(WIFSIGNALED(ex.status));
+	assert_int_equal(WTERMSIG(ex.status), SIGTERM);
+	assert_false(WCOREDUMP(ex.status));
+	assert_int_equal(wd_child_reap(res.pid, -1, 0, &ex), -ECHILD);
+
+	/* by pidfd, killed by a signal: the same status wait4() would give */
+	spawn_init(&o, sleep_argv);
+	res = spawn_ok(&o);
+	assert_int_equal(wd_child_reap(res.pid, res.pidfd, 0, &ex), 0);
+	assert_int_equal(wd_child_kill(res.pid, res.pidfd, SIGKILL), 0);
+	assert_int_equal(wd_child_reap(res.pid, res.pidfd, WD_CHILD_REAP_WAIT, &ex), 1);
+	assert_int_equal(ex.status, SIGKILL);
+
+	/* never any child: -1 and 0 are refused, as are unknown flags */
+	assert_int_equal(wd_child_reap(-1, -1, 0, &ex), -EINVAL);
+	assert_int_equal(wd_child_reap(0, -1, 0, &ex), -EINVAL);
+	assert_int_equal(wd_child_reap(foreign, -1, 1 << 5, &ex), -EINVAL);
+	/* not our child at all */
+	assert_int_equal(wd_child_reap(1, -1, 0, &ex), -ECHILD);
+
+	/* The foreign child waited all along for its owner. */
+	owner_reaps(foreign, 42);
+}
+
+/* A core dump's flag survives the pidfd path's conversion from siginfo. */
+static void test_child_reap_rusage_and_core(void **state)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* burn 30 ms of CPU time, however long that takes */
+		struct timespec ts;
+		volatile unsigned x = 0;
+		do {
+			for (int i = 0; i < 100000; i++)
+				x++;
+			clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		} while (ts.tv_sec == 0 && ts.tv_nsec < 30 * 1000000L);
+		_exit(3);
+	}
+	int fd = wd_child_pidfd_open(pid);
+	assert_true(fd >= 0);
+	struct wd_exit ex;
+	assert_int_equal(wd_child_reap(pid, fd, WD_CHILD_REAP_WAIT, &ex), 1);
+	close(fd);
+	assert_int_equal(ex.status, 3 << 8);
+	long us = ex.rusage.ru_utime.tv_sec * 1000000L + ex.rusage.ru_utime.tv_usec +
+		  ex.rusage.ru_stime.tv_sec * 1000000L + ex.rusage.ru_stime.tv_usec;
+	assert_true(us >= 20000);
+
+	/*
+	 * A core dump's flag, by pidfd and by pid: a shell (not this process,
+	 * whose sanitizer's shadow memory would make a huge core) dumps into
+	 * the test's directory. Whether it can depends on the machine's
+	 * core_pattern: with the plain "core", it must; either way both paths
+	 * must agree with each other.
+	 */
+	char *dump[] = {A("/bin/sh"), A("-c"), A("ulimit -c unlimited; kill -QUIT $$"), NULL};
+	char pattern[64] = "";
+	(void)read_file("/proc/sys/kernel/core_pattern", pattern, sizeof(pattern) - 1);
+	int st[2];
+	for (int i = 0; i < 2; i++) {
+		struct wd_spawn o;
+		spawn_init(&o, dump);
+		o.cwd = tmpdir;
+		struct wd_spawn_result res = spawn_ok(&o);
+		assert_int_equal(
+			wd_child_reap(res.pid, i == 0 ? res.pidfd : -1, WD_CHILD_REAP_WAIT, &ex),
+			1);
+		assert_true(WIFSIGNALED(ex.status));
+		assert_int_equal(WTERMSIG(ex.status), SIGQUIT);
+		st[i] = ex.status;
+	}
+	assert_int_equal(st[0], st[1]);
+	if (strcmp(pattern, "core\n") == 0)
+		assert_true(WCOREDUMP(st[0]));
+	DIR *d = opendir(tmpdir);
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d));)
+		if (strncmp(e->d_name, "core", 4) == 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
+/* ---- watching on a loop ---- */
+
+struct watched {
+	int calls;
+	int result;
+	struct wd_exit ex;
+	wd_loop *loop;
+};
+
+static void on_watched(struct wd_child_watch *w, int result, const struct wd_exit *ex)
+{
+	struct watched *got = w->data;
+	got->calls++;
+	got->result = result;
+	if (ex)
+		got->ex = *ex;
+	else
+		assert_int_not_equal(result, 0);
+	wd_loop_quit(got->loop);
+}
+
+static void on_deadline(wd_timer *t)
+{
+	(void)t;
+	fail_msg("the loop ran 10 s without the watch firing");
+}
+
+/* A loop whose timerfd exists already, so that counting fds sees only the watch's. */
+static void loop_init(wd_loop *loop)
+{
+	wd_timer t = {.cb = on_deadline};
+	assert_int_equal(wd_loop_init(loop), 0);
+	assert_int_equal(wd_timer_start(loop, &t, wd_now() + 10000000000ull), 0);
+	wd_timer_stop(&t);
+}
+
+/* Runs loop until a callback quits it, bounded by a 10 s timer that fails. */
+static void run_bounded(wd_loop *loop)
+{
+	wd_timer guard = {.cb = on_deadline};
+	assert_int_equal(wd_timer_start(loop, &guard, wd_now() + 10000000000ull), 0);
+	assert_int_equal(wd_loop_run(loop), 0);
+	wd_timer_stop(&guard);
+}
+
+/*
+ * The worker is watched and reaped; a child the "host" forked itself, which
+ * ended before the worker did, stays a zombie until the host reaps it.
+ */
+static void test_child_watch_foreign(void **state)
+{
+	wd_loop loop;
+	loop_init(&loop);
+	pid_t foreign = foreign_child(42);
+	wait_ended_unreaped(foreign);
+
+	char *exit5[] = {A("/bin/sh"), A("-c"), A("exit 5"), NULL};
+	struct wd_spawn o;
+	spawn_init(&o, exit5);
+	struct wd_spawn_result res = spawn_ok(&o);
+	struct watched got = {.loop = &loop};
+	struct wd_child_watch w = {.data = &got};
+	/* the spawn's own pidfd, which stays ours */
+	assert_int_equal(wd_child_watch_start(&loop, &w, res.pid, res.pidfd, on_watched), 0);
+	assert_int_equal(wd_child_watch_start(&loop, &w, res.pid, res.pidfd, on_watched),
+			 -EINVAL); /* already started */
+	run_bounded(&loop);
+	assert_int_equal(got.calls, 1);
+	assert_int_equal(got.result, 0);
+	assert_int_equal(got.ex.pid, res.pid);
+	assert_true(WIFEXITED(got.ex.status));
+	assert_int_equal(WEXITSTATUS(got.ex.status), 5);
+	assert_true(fcntl(res.pidfd, F_GETFD) >= 0); /* not closed by the watch */
+	owner_reaps(foreign, 42);
+
+	/* A watch that opens its own pidfd, on a child that has ended already. */
+	foreign = foreign_child(43);
+	spawn_init(&o, exit5);
+	res = spawn_ok(&o);
+	wait_ended_unreaped(res.pid);
+	wait_ended_unreaped(foreign);
+	int before = count_open_fds();
+	got.calls = 0;
+	assert_int_equal(wd_child_watch_start(&loop, &w, res.pid, -1, on_watched), 0);
+	assert_int_equal(count_open_fds(), before + 1);
+	run_bounded(&loop);
+	assert_int_equal(got.calls, 1);
+	assert_int_equal(got.result, 0);
+	assert_int_equal(WEXITSTATUS(got.ex.status), 5);
+	assert_int_equal(count_open_fds(), before); /* its own pidfd, closed */
+	owner_reaps(foreign, 43);
+	wd_loop_fini(&loop);
+}
+
+/* Several watches at once, each reaping only its own child. */
+static void test_child_watch_many(void **state)
+{
+	enum { N = 8 };
+	wd_loop loop;
+	loop_init(&loop);
+	struct wd_child_watch w[N];
+	struct watched got[N];
+	pid_t pids[N];
+	pid_t foreign = foreign_child(44);
+
+	for (int i = 0; i < N; i++) {
+		pids[i] = foreign_child(10 + i);
+		memset(&got[i], 0, sizeof(got[i]));
+		got[i].loop = &loop;
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].data = &got[i];
+		assert_int_equal(wd_child_watch_start(&loop, &w[i], pids[i], -1, on_watched), 0);
+		track(pids[i], -1);
+	}
+	int done = 0;
+	for (int round = 0; round < N && done < N; round++) {
+		run_bounded(&loop);
+		done = 0;
+		for (int i = 0; i < N; i++)
+			done += got[i].calls;
+	}
+	assert_int_equal(done, N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(got[i].calls, 1);
+		assert_int_equal(got[i].ex.pid, pids[i]);
+		assert_int_equal(WEXITSTATUS(got[i].ex.status), 10 + i);
+	}
+	wait_ended_unreaped(foreign);
+	owner_reaps(foreign, 44);
+	wd_loop_fini(&loop);
+}
+
+/* Stopped, a watch leaves its child alone; reaped elsewhere, it says -ECHILD. */
+static void test_child_watch_stop_and_stolen(void **state)
+{
+	wd_loop loop;
+	loop_init(&loop);
+	struct wd_spawn o;
+	spawn_init(&o, sleep_argv);
+	struct wd_spawn_result res = spawn_ok(&o);
+	struct watched got = {.loop = &loop};
+	struct wd_child_watch w;
+	memset(&w, 0, sizeof(w));
+	wd_child_watch_stop(&w); /* zeroed: fine */
+	w.data = &got;
+	int before = count_open_fds();
+	assert_int_equal(wd_child_watch_start(&loop, &w, res.pid, -1, on_watched), 0);
+	wd_child_watch_stop(&w);
+	wd_child_watch_stop(&w); /* twice: fine */
+	assert_int_equal(count_open_fds(), before);
+	kill(res.pid, SIGKILL);
+	wait_ended_unreaped(res.pid);
+	assert_int_equal(got.calls, 0);
+	struct wd_exit ex;
+	assert_int_equal(wd_child_reap(res.pid, res.pidfd, 0, &ex), 1);
+	assert_int_equal(ex.status, SIGKILL);
+
+	/* Someone else's wait4(-1) takes the child first: the watch is told so. */
+	pid_t pid = foreign_child(9);
+	assert_int_equal(wd_child_watch_start(&loop, &w, pid, -1, on_watched), 0);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	run_bounded(&loop);
+	assert_int_equal(got.calls, 1);
+	assert_int_equal(got.result, -ECHILD);
+	assert_int_equal(count_open_fds(), before);
+
+	/* Bad arguments, and a pid that is no process: nothing started. */
+	assert_int_equal(wd_child_watch_start(&loop, &w, 0, -1, on_watched), -EINVAL);
+	assert_int_equal(wd_child_watch_start(&loop, &w, pid, -1, NULL), -EINVAL);
+	wd_loop_fini(&loop);
+}
+
+/* ---- tree kill ---- */
+
+/* Reaps every child of ours until the group pgid is gone; bounded. */
+static void reap_until_group_gone(pid_t pgid)
+{
+	for (int i = 0; i < 5000; i++) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		if (kill(-pgid, 0) < 0 && errno == ESRCH)
+			return;
+		sleep_ms(2);
+	}
+	fail_msg("process group %d still there", (int)pgid);
+}
+
+static void test_child_kill_tree_group(void **state)
+{
+	/* A shell with two grandchildren in its group. */
+	char *tree[] = {A("/bin/sh"), A("-c"), A("sleep 30 & sleep 30 & echo x; wait"), NULL};
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	int fds[] = {-1, p[1], 2};
+	struct wd_spawn o;
+	spawn_init(&o, tree);
+	o.flags = WD_SPAWN_SETPGID;
+	o.fds = fds;
+	o.nfds = 3;
+	struct wd_spawn_result res = spawn_ok(&o);
+	close(p[1]);
+	char c;
+	assert_int_equal(read(p[0], &c, 1), 1); /* both sleeps started */
+	close(p[0]);
+	/* The group has three members (and no other group has the number). */
+	assert_int_equal(getpgid(res.pid), res.pid);
+	assert_int_equal(wd_child_kill_tree(res.pid, res.pidfd, SIGTERM, 0), 0);
+	struct wd_exit ex;
+	assert_int_equal(wd_child_reap(res.pid, res.pidfd, WD_CHILD_REAP_WAIT, &ex), 1);
+	assert_true(WIFSIGNALED(ex.status));
+	assert_int_equal(WTERMSIG(ex.status), SIGTERM);
+	/* The sleeps got it too: they come back to us (a subreaper) and end. */
+	reap_until_group_gone(res.pid);
+	/* Nothing left of the tree: said as -ESRCH. */
+	assert_int_equal(wd_child_kill_tree(res.pid, res.pidfd, SIGTERM, 0), -ESRCH);
+	assert_int_equal(wd_child_kill_tree(res.pid, res.pidfd, SIGTERM, 1), -EINVAL);
+	assert_int_equal(wd_child_kill_tree(0, -1, SIGTERM, 0), -EINVAL);
+}
+
+/* A child in the caller's group: only it gets the signal, never the caller. */
+static void test_child_kill_tree_own_group(void **state)
+{
+	sigset_t usr1, old, pending;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	assert_int_equal(sigprocmask(SIG_BLOCK, &usr1, &old), 0);
+	struct wd_spawn o;
+	spawn_init(&o, sleep_argv); /* its mask: empty */
+	struct wd_spawn_result res = spawn_ok(&o);
+	assert_int_equal(getpgid(res.pid), getpgrp());
+	assert_int_equal(wd_child_kill_tree(res.pid, -1, SIGUSR1, 0), 0);
+	struct wd_exit ex;
+	assert_int_equal(wd_child_reap(res.pid, res.pidfd, WD_CHILD_REAP_WAIT, &ex), 1);
+	assert_int_equal(WTERMSIG(ex.status), SIGUSR1);
+	sigpending(&pending);
+	assert_false(sigismember(&pending, SIGUSR1));
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	/* Reaped, with no group of its number: -ESRCH, by pidfd. */
+	assert_int_equal(wd_child_kill_tree(res.pid, res.pidfd, SIGUSR1, 0), -ESRCH);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1120,6 +1622,18 @@ int main(void)
 		cmocka_unit_test_teardown(test_spawn_credentials_denied, teardown),
 		cmocka_unit_test_teardown(test_spawn_kill_pidfd, teardown),
 		cmocka_unit_test_teardown(test_spawn_pdeathsig, teardown),
+		cmocka_unit_test(test_spawn_init_defaults),
+		cmocka_unit_test_teardown(test_spawn_init_spawns_safely, teardown),
+		cmocka_unit_test_teardown(test_spawn_pid_env, teardown),
+		cmocka_unit_test_teardown(test_child_pidfd_open, teardown),
+		cmocka_unit_test_teardown(test_child_reap_exact, teardown),
+		cmocka_unit_test_setup_teardown(test_child_reap_rusage_and_core, setup_tmpdir,
+						teardown_tmpdir),
+		cmocka_unit_test_teardown(test_child_watch_foreign, teardown),
+		cmocka_unit_test_teardown(test_child_watch_many, teardown),
+		cmocka_unit_test_teardown(test_child_watch_stop_and_stolen, teardown),
+		cmocka_unit_test_teardown(test_child_kill_tree_group, teardown),
+		cmocka_unit_test_teardown(test_child_kill_tree_own_group, teardown),
 	};
 	unit_init();
 	/* orphaned grandchildren come back to us, so none is left behind */
