@@ -151,17 +151,18 @@ const char *wd_done_reason(const wd_done *done)
 	return wd_done_is_closed(done) ? done->reason : NULL;
 }
 
-static uint64_t now_ms(void)
+static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 int wd_done_wait(const wd_done *done, int timeout_ms)
 {
-	uint64_t deadline = timeout_ms > 0 ? now_ms() + (uint64_t)timeout_ms : 0;
+	/* In ns, and the poll timeout rounded up: the wait never ends early. */
+	uint64_t deadline = timeout_ms > 0 ? now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
 	struct pollfd p = {.fd = done->efd, .events = POLLIN};
 	int left = timeout_ms, n;
 
@@ -174,11 +175,11 @@ int wd_done_wait(const wd_done *done, int timeout_ms)
 		if (timeout_ms == 0)
 			return -ETIMEDOUT;
 		if (timeout_ms > 0) {
-			uint64_t now = now_ms();
+			uint64_t now = now_ns();
 
 			if (now >= deadline)
 				return -ETIMEDOUT;
-			left = (int)(deadline - now);
+			left = (int)((deadline - now + 999999u) / 1000000u);
 		}
 	}
 }

@@ -40,7 +40,7 @@ struct step {
 	enum wd_shutdown_outcome outcome;
 	int code;
 	bool running;
-	uint64_t start_ms, elapsed_ms;
+	uint64_t start_ns, elapsed_ns;
 };
 
 struct wd_shutdown {
@@ -53,12 +53,14 @@ struct wd_shutdown {
 	void *on_result_data;
 };
 
-static uint64_t now_ms(void)
+#define MS 1000000u /* nanoseconds: deadlines are kept in ns, so none ends early */
+
+static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void hub_unref(struct hub *h)
@@ -199,7 +201,7 @@ int wd_shutdown_result(const wd_shutdown *sd, size_t i, struct wd_shutdown_resul
 	ret->stage = s->stage;
 	ret->outcome = s->outcome;
 	ret->code = s->code;
-	ret->elapsed_ms = s->elapsed_ms;
+	ret->elapsed_ms = s->elapsed_ns / MS;
 	return 0;
 }
 
@@ -276,7 +278,7 @@ static void settle(wd_shutdown *sd, struct step *s, enum wd_shutdown_outcome out
 	s->outcome = outcome;
 	s->code = code;
 	if (s->running)
-		s->elapsed_ms = now - s->start_ms;
+		s->elapsed_ns = now - s->start_ns;
 	s->running = false;
 	if (sd->on_result) {
 		wd_shutdown_result(sd, (size_t)(s - sd->steps), &res);
@@ -287,7 +289,7 @@ static void settle(wd_shutdown *sd, struct step *s, enum wd_shutdown_outcome out
 /* The deadline of a running step: its own, or the overall one if sooner. */
 static uint64_t step_deadline(const struct step *s, uint64_t overall)
 {
-	uint64_t own = s->timeout_ms ? s->start_ms + s->timeout_ms : UINT64_MAX;
+	uint64_t own = s->timeout_ms ? s->start_ns + (uint64_t)s->timeout_ms * MS : UINT64_MAX;
 
 	return own < overall ? own : overall;
 }
@@ -304,7 +306,7 @@ static int wait_group(wd_shutdown *sd, size_t from, size_t to, wd_done *done, ui
 	uint64_t buf;
 
 	for (;;) {
-		uint64_t now = now_ms(), next = UINT64_MAX;
+		uint64_t now = now_ns(), next = UINT64_MAX;
 		bool running = false;
 		int timeout, n;
 
@@ -343,9 +345,13 @@ static int wait_group(wd_shutdown *sd, size_t from, size_t to, wd_done *done, ui
 				p[np++] = (struct pollfd){.fd = wd_done_signal_fd(done),
 							  .events = POLLIN};
 		}
-		timeout = next == UINT64_MAX	 ? -1
-			  : next - now > 1000000 ? 1000000
-						 : (int)(next - now);
+		/* Rounded up: poll() must not wake before the deadline. */
+		if (next == UINT64_MAX)
+			timeout = -1;
+		else if ((next - now) / MS >= 1000000)
+			timeout = 1000000;
+		else
+			timeout = (int)((next - now + MS - 1) / MS);
 		n = poll(p, np, timeout);
 		if (n < 0 && errno != EINTR) {
 			int r = -errno;
@@ -353,7 +359,7 @@ static int wait_group(wd_shutdown *sd, size_t from, size_t to, wd_done *done, ui
 			for (i = from; i < to; i++)
 				if (sd->steps[i].running)
 					settle(sd, &sd->steps[i], WD_SHUTDOWN_ABANDONED, r,
-					       now_ms());
+					       now_ns());
 			return r;
 		}
 		if (n > 0 && p[0].revents)
@@ -365,7 +371,8 @@ static int wait_group(wd_shutdown *sd, size_t from, size_t to, wd_done *done, ui
 
 int wd_shutdown_run(wd_shutdown *sd, wd_done *done, unsigned timeout_ms)
 {
-	uint64_t start = now_ms(), overall = timeout_ms ? start + timeout_ms : UINT64_MAX;
+	uint64_t start = now_ns(),
+		 overall = timeout_ms ? start + (uint64_t)timeout_ms * MS : UINT64_MAX;
 	size_t i = 0, j, bad = 0;
 	int stop = 0; /* 1: escalated, < 0: cannot wait */
 
@@ -380,24 +387,24 @@ int wd_shutdown_run(wd_shutdown *sd, wd_done *done, unsigned timeout_ms)
 				j++;
 		if (!stop && done && wd_done_is_escalated(done))
 			stop = 1;
-		if (stop || now_ms() >= overall)
+		if (stop || now_ns() >= overall)
 			break;
 		for (size_t k = i; k < j; k++) {
 			struct step *s = &sd->steps[k];
 			int r = start_thread(sd, s);
 
 			if (r < 0) {
-				settle(sd, s, WD_SHUTDOWN_SKIPPED, r, now_ms());
+				settle(sd, s, WD_SHUTDOWN_SKIPPED, r, now_ns());
 				continue;
 			}
 			s->running = true;
-			s->start_ms = now_ms();
+			s->start_ns = now_ns();
 		}
 		stop = wait_group(sd, i, j, done, overall);
 		i = j;
 	}
 	for (; i < sd->n; i++)
-		settle(sd, &sd->steps[i], WD_SHUTDOWN_SKIPPED, 0, now_ms());
+		settle(sd, &sd->steps[i], WD_SHUTDOWN_SKIPPED, 0, now_ns());
 	for (i = 0; i < sd->n; i++)
 		if (sd->steps[i].outcome != WD_SHUTDOWN_OK)
 			bad++;
@@ -414,7 +421,7 @@ int wd_shutdown_write_report(const wd_shutdown *sd, int fd)
 
 	for (i = 0; i < sd->n; i++) {
 		const struct step *s = &sd->steps[i];
-		unsigned long long ms = (unsigned long long)s->elapsed_ms;
+		unsigned long long ms = (unsigned long long)(s->elapsed_ns / MS);
 
 		switch (s->outcome) {
 		case WD_SHUTDOWN_OK:

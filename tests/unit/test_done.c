@@ -185,7 +185,7 @@ static void on_usr1(int sig)
 
 struct sleeper {
 	wd_done *d;
-	atomic_int in_wait;
+	atomic_int in_wait; /* its tid, once it is about to wait */
 	int r;
 };
 
@@ -193,7 +193,7 @@ static void *sleeper_thread(void *arg)
 {
 	struct sleeper *s = arg;
 
-	atomic_store(&s->in_wait, 1);
+	atomic_store(&s->in_wait, (int)syscall(SYS_gettid));
 	s->r = wd_done_wait(s->d, 30000);
 	return NULL;
 }
@@ -215,6 +215,18 @@ static void test_close_from_handler(void **state)
 	assert_int_equal(pthread_create(&t, NULL, sleeper_thread, &s), 0);
 	for (int i = 0; i < 10000 && !atomic_load(&s.in_wait); i++)
 		sleep_ms(1);
+	/*
+	 * Blocked in poll() itself, so that the handler interrupts the wait:
+	 * under TSan a signal that comes earlier is held until poll() returns.
+	 */
+	static const long polls[] = {
+#ifdef SYS_poll
+		SYS_poll,
+#endif
+		SYS_ppoll,
+	};
+	assert_true(
+		wait_in_syscall((pid_t)atomic_load(&s.in_wait), polls, ARRAY_SIZE(polls), 10000));
 	assert_int_equal(pthread_kill(t, SIGUSR1), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(s.r, 0);

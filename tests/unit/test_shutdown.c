@@ -10,8 +10,11 @@
 static char order[64];
 static atomic_int norder;
 
+static void note_tid(void);
+
 static int record_step(void *data)
 {
+	note_tid();
 	int i = atomic_fetch_add(&norder, 1);
 
 	if (i < (int)sizeof(order) - 1)
@@ -25,25 +28,41 @@ static void reset_order(void)
 	atomic_store(&norder, 0);
 }
 
-/* How many threads this process has now (/proc/self/status). */
-static int threads_now(void)
-{
-	char v[32];
+/*
+ * The threads the steps ran in, so that a test can wait until each is gone
+ * (/proc/self/task/TID disappears): a detached thread cannot be joined.
+ */
+static atomic_int step_tids[64];
+static atomic_int nstep_tids;
 
-	if (proc_status_field(getpid(), "Threads", v, sizeof(v)) != 0)
-		return -1;
-	return atoi(v);
+static void note_tid(void)
+{
+	int i = atomic_fetch_add(&nstep_tids, 1);
+
+	if (i < 64)
+		atomic_store(&step_tids[i], (int)syscall(SYS_gettid));
 }
 
-/* Waits (bounded) until only this test's main thread is left. */
+/* Waits (bounded) until every step's thread is gone. */
 static int wait_one_thread(void)
 {
-	for (int i = 0; i < 10000; i++) {
-		if (threads_now() == 1)
-			return 1;
-		sleep_ms(1);
+	int n = atomic_load(&nstep_tids);
+
+	for (int i = 0; i < n && i < 64; i++) {
+		char path[64];
+		int gone = 0;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%d", atomic_load(&step_tids[i]));
+		for (int t = 0; t < 10000 && !gone; t++) {
+			gone = access(path, F_OK) != 0;
+			if (!gone)
+				sleep_ms(1);
+		}
+		if (!gone)
+			return 0;
 	}
-	return 0;
+	atomic_store(&nstep_tids, 0);
+	return 1;
 }
 
 static void test_add_errors(void **state)
@@ -155,6 +174,7 @@ static void test_stages(void **state)
 
 static int fail_step(void *data)
 {
+	note_tid();
 	return -EIO;
 }
 
@@ -163,6 +183,7 @@ static atomic_int held, release_held, held_done;
 
 static int held_step(void *data)
 {
+	note_tid();
 	atomic_store(&held, 1);
 	/* Bounded: 30 s, far past every deadline the tests give it. */
 	for (int i = 0; i < 30000 && !atomic_load(&release_held); i++)
@@ -178,10 +199,12 @@ static void reset_held(void)
 	atomic_store(&held_done, 0);
 }
 
-/* Lets the held step end, and waits until its thread is gone. */
+/* Lets the held step end, and waits until it has and its thread is gone. */
 static void release_and_wait(void)
 {
 	atomic_store(&release_held, 1);
+	for (int i = 0; i < 10000 && !atomic_load(&held_done); i++)
+		sleep_ms(1);
 	assert_true(wait_one_thread());
 	assert_int_equal(atomic_load(&held_done), 1);
 }
@@ -293,6 +316,7 @@ static int escalating_step(void *data)
 {
 	wd_done *d = data;
 
+	note_tid();
 	kill(getpid(), SIGTERM);
 	for (int i = 0; i < 10000 && wd_done_signal_count(d) < 1; i++)
 		sleep_ms(1);
@@ -342,6 +366,7 @@ static void test_escalation_signal(void **state)
 
 static int escalate_from_thread(void *data)
 {
+	note_tid();
 	wd_done_escalate(data, 3, "operator");
 	return held_step(NULL);
 }
