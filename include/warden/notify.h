@@ -26,9 +26,10 @@
  * environment meanwhile (setenv(), putenv(), unsetenv()). POSIX does not
  * list getenv() as async-signal-safe, so from a signal handler use
  * wd_notify_send_to() with the address read once at start-up: it makes
- * only async-signal-safe calls (socket, setsockopt, sendmsg, close) and
- * never allocates. Each call opens and closes its own socket: nothing is
- * shared between calls, nothing is left open, nothing leaks into children.
+ * only async-signal-safe calls (socket, setsockopt, sendmsg, close),
+ * never allocates, and leaves errno as it found it. Each call opens and
+ * closes its own socket: nothing is shared between calls, nothing is left
+ * open, nothing leaks into children.
  *
  * Children inherit NOTIFY_SOCKET and may speak for the program (both
  * warden and systemd with NotifyAccess=all accept a descendant). To keep

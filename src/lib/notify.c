@@ -45,7 +45,10 @@ static int address(const char *addr, struct sockaddr_un *sa)
 	return n ? -EAFNOSUPPORT : -EINVAL;
 }
 
-/* Sends the concatenation of iov[0..n) as one datagram to addr. */
+/*
+ * Sends the concatenation of iov[0..n) as one datagram to addr. errno is
+ * left as it was, so that a signal handler need not save it around a call.
+ */
 static int send_iov(const char *addr, struct iovec *iov, int n)
 {
 	struct timeval tv = {
@@ -54,7 +57,7 @@ static int send_iov(const char *addr, struct iovec *iov, int n)
 	};
 	struct sockaddr_un sa;
 	struct msghdr mh = {.msg_name = &sa, .msg_iov = iov, .msg_iovlen = (size_t)n};
-	int fd, len, r = 1;
+	int fd, len, tries, r = 1, saved = errno;
 
 	if (!addr)
 		return 0;
@@ -67,12 +70,27 @@ static int send_iov(const char *addr, struct iovec *iov, int n)
 	 * is waited for, but not forever.
 	 */
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
-	    sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
-		r = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if (fd < 0) {
+		r = -errno;
+		errno = saved;
+		return r;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+		r = -errno;
+	} else {
+		/* A signal cuts a wait for room short: try again, a bounded number of times. */
+		for (tries = 0; tries < 8; tries++) {
+			if (sendmsg(fd, &mh, MSG_NOSIGNAL) >= 0) {
+				r = 1;
+				break;
+			}
+			r = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+			if (r != -EINTR)
+				break;
+		}
+	}
 	close(fd);
+	errno = saved;
 	return r;
 }
 
