@@ -19,7 +19,8 @@
  *   (wd_shutdown), in order: stop accepting (STOPPING=1; a new connection is
  *   refused), drain the connections in flight within --drain-timeout, then,
  *   as deferred in the reverse order of opening, stop the watchdog, close
- *   the server, close the loop. A second signal cuts the drain short.
+ *   the server; last the notifier and the loop that ran it all. A second
+ *   signal cuts the drain short.
  * - It exits with an explicit code through wd_shutdown_exit() (no atexit
  *   handler, no exit() from a signal handler).
  *
@@ -195,17 +196,6 @@ static int step_drain(void *data)
 }
 
 /* Deferred steps: each closes what main() opened, in the reverse order. */
-static int step_close_loop(void *data)
-{
-	struct app *a = data;
-
-	if (atomic_load(&a->loop_busy))
-		return -EBUSY; /* the abandoned drain still runs it: leave it to the exit */
-	wd_io_stop(&a->done_io);
-	wd_loop_fini(&a->loop);
-	return 0;
-}
-
 static int step_close_server(void *data)
 {
 	struct app *a = data;
@@ -328,10 +318,6 @@ int main(int argc, char **argv)
 	r = wd_io_start(&a.loop, &a.done_io);
 	if (r < 0)
 		goto fail;
-	r = wd_shutdown_add(a.sd, "close the loop", step_close_loop, &a, CLOSE_STEP_MS);
-	if (r < 0)
-		goto fail;
-
 	what = "listening";
 	r = echo_listen(host, (uint16_t)port, 1024, &lfd, &bound);
 	if (r < 0)
@@ -389,9 +375,16 @@ int main(int argc, char **argv)
 	code = wd_done_code(a.done);
 	if (code == 0 && failed != 0)
 		code = EXIT_STEPS_FAILED;
+	/*
+	 * What ran the shutdown goes last, after it: the notifier (whose
+	 * signalfd wd_shutdown_run() read to the end) before the loop it
+	 * watched signals on. Not while an abandoned drain still runs the
+	 * loop: then the exit releases them.
+	 */
 	if (!atomic_load(&a.loop_busy)) {
 		wd_shutdown_free(a.sd);
 		wd_done_free(a.done);
+		wd_loop_fini(&a.loop);
 	}
 	wd_shutdown_exit(code);
 
@@ -402,9 +395,9 @@ bad:
 fail:
 	fprintf(stderr, "echo-server: %s: %s\n", what, strerror(-r));
 	echo_server_free(a.srv);
-	if (a.loop_ready)
-		wd_loop_fini(&a.loop);
 	wd_shutdown_free(a.sd);
 	wd_done_free(a.done);
+	if (a.loop_ready)
+		wd_loop_fini(&a.loop);
 	return EXIT_SYSTEM;
 }

@@ -268,8 +268,7 @@ def test_echo_drains_under_docker_stop(warden):
     err = run.err()
     steps = [line for line in err.splitlines() if line.startswith("shutdown: ")]
     assert [line.split(":")[1].strip() for line in steps] == [
-        "stop accepting", "drain connections", "stop the watchdog", "close the server",
-        "close the loop"], err
+        "stop accepting", "drain connections", "stop the watchdog", "close the server"], err
     assert all(": ok in " in line for line in steps), err
     assert "0 failed, 0 cut by the deadline" in err, err
     # Nothing left behind: no zombie, no stray.
@@ -311,7 +310,7 @@ def test_echo_drain_is_bounded(warden_pid1, how):
     assert all(c.outcome.startswith("dropped") and c.got == b"" for c in clients), \
         [(c.outcome, c.got) for c in clients]
     err = run.err()
-    after = ("stop the watchdog", "close the server", "close the loop")
+    after = ("stop the watchdog", "close the server")
     if how == "deadline":
         assert "shutdown: drain connections: failed (code -110)" in err, err
         assert ", 20 cut by the deadline" in err, err
