@@ -309,8 +309,14 @@ def test_wait_all_signal_then_grace(warden, stopsig):
     lo = Leftover(warden, ["--wait-all", "-t", "1"], rec_args="-x 0 -t 60", code=5)
     main = [p for p in lo.procs if p.pid == lo.r.main_child().pid][0]
     lo.release()
-    wait_for(lambda: not proc_exists(main) or main.status() == psutil.STATUS_ZOMBIE, 10,
-             "the main child to exit")
+
+    def exited():
+        try:
+            return main.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:  # reaped between two looks
+            return True
+
+    wait_for(exited, 10, "the main child to exit")
     time.sleep(1.0)  # a window as long as the grace: warden must not end nor signal
     assert lo.r.running(), "warden exited although --wait-all and a leftover is alive"
     assert read_signals(lo.log) == []
