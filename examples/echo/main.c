@@ -362,7 +362,6 @@ int main(int argc, char **argv)
 	fprintf(stderr, "echo-server: %s%s\n", status,
 		a.pinger.interval_usec ? ", watchdog on" : "");
 
-	what = "the loop";
 	r = wd_loop_run(&a.loop);
 	if (r < 0)
 		wd_done_close(a.done, EXIT_SYSTEM, "the loop failed");

@@ -16,7 +16,7 @@ void wd_event_timestamp(char *buf)
 	gmtime_r(&ts.tv_sec, &tm);
 	/* Years past 9999 would not fit: RFC 3339 has four digits anyway. */
 	if (strftime(buf, WD_EVENT_TIMESTAMP_MAX, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
-		strcpy(buf, "9999-12-31T23:59:59");
+		memcpy(buf, "9999-12-31T23:59:59", 19);
 	snprintf(buf + 19, WD_EVENT_TIMESTAMP_MAX - 19, ".%06dZ",
 		 (int)(ts.tv_nsec / 1000) % 1000000);
 }

@@ -274,7 +274,8 @@ int wd_fd_snapshot_take(wd_fd_snapshot **ret)
 	}
 	closedir(d);
 	free(target);
-	qsort(snap->fds, snap->n, sizeof(*snap->fds), cmp_info);
+	if (snap->n > 1)
+		qsort(snap->fds, snap->n, sizeof(*snap->fds), cmp_info);
 	*ret = snap;
 	return 0;
 fail:

@@ -112,7 +112,7 @@ static int snapshot(struct pp **ret)
 	if (!d)
 		return -errno;
 	while ((de = readdir(d))) {
-		char *end, state;
+		char *end, state = 0;
 		long pid = strtol(de->d_name, &end, 10);
 		struct pp one;
 
@@ -176,12 +176,14 @@ int wd_proc_table_read(struct wd_proc_table **ret)
 		free(t);
 		return -ENOMEM;
 	}
-	if (n > 0)
+	if (n > 1 && t->v) { /* no table, nothing to sort */
 		qsort(t->v, (size_t)n, sizeof(*t->v), cmp_ppid);
-	for (int i = 0; i < n; i++)
-		t->bypid[i] = &t->v[i];
-	if (n > 0)
+		for (int i = 0; i < n; i++)
+			t->bypid[i] = &t->v[i];
 		qsort(t->bypid, (size_t)n, sizeof(*t->bypid), cmp_pid);
+	} else if (n == 1) {
+		t->bypid[0] = &t->v[0];
+	}
 	*ret = t;
 	return 0;
 }

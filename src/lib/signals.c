@@ -55,7 +55,7 @@ static const struct {
 #define NNAMES (sizeof(names) / sizeof(names[0]))
 
 /* What wd_signal_name() writes, for wd_signal_str() (a test keeps them equal). */
-#define RT(n) [WD_SIGRTMIN + n] = "SIGRTMIN+" #n
+#define RT(n) [WD_SIGRTMIN + (n)] = "SIGRTMIN+" #n
 static const char *const full_names[WD_SIGRTMAX + 1] = {
 	[SIGHUP] = "SIGHUP",
 	[SIGINT] = "SIGINT",

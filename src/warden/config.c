@@ -378,19 +378,22 @@ static bool valid_name(const char *s)
 /*
  * Looks name up in a colon-separated database (/etc/passwd or /etc/group).
  * Fills fields[0..nf) of the first line whose first field is name, or
- * whose third field is name when name is numeric. Returns 0, -ENOENT or -errno.
+ * whose third field is name when name is numeric. Returns 0, -ENOENT or -errno;
+ * the fields are "" when the file cannot be read.
  */
 static int db_lookup(const char *path, const char *name, char *line, size_t size, char **fields,
 		     int nf)
 {
-	FILE *f = fopen(path, "re");
-	int r = -ENOENT;
+	FILE *f;
+	int r = -ENOENT, i;
 
+	for (i = 0; i < nf; i++)
+		fields[i] = (char *)"";
+	f = fopen(path, "re");
 	if (!f)
 		return -errno;
 	while (fgets(line, (int)size, f)) {
 		char *s = line, *nl = strchr(line, '\n');
-		int i;
 
 		if (nl)
 			*nl = '\0';

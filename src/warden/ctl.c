@@ -451,7 +451,7 @@ int ctl_main(int argc, char **argv)
 			return die(CTL_EREFUSED, "refused: no permission to use %s", path);
 		return die(CTL_ENOWARDEN, "no warden answers on %s: %s", path, strerror(errno));
 	}
-	strcat(line, "\n");
+	memcpy(line + strlen(line), "\n", 2); /* the loop left room for it */
 	/*
 	 * A warden that refuses this client replies and closes at once, maybe
 	 * before the request is sent: a failed send still reads that reply.

@@ -391,7 +391,7 @@ static void emit_state(struct out *o, struct scrape *sc, size_t i)
 		const char *name = svc_state_name((enum svc_state)st);
 		int k;
 
-		for (k = 0; k < st && strcmp(svc_state_name((enum svc_state)k), name); k++)
+		for (k = 0; k < st && strcmp(svc_state_name((enum svc_state)k), name) != 0; k++)
 			;
 		if (k < st)
 			continue;

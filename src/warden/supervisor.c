@@ -95,6 +95,34 @@ struct svc *sup_find(const struct sup *sup, const char *name)
 }
 
 /*
+ * The services of sup->conf, all of them or -ENOMEM. Without a config file
+ * there is no reload: one service needs no allocation.
+ */
+static int make_services(struct sup *sup)
+{
+	size_t i, n = sup->conf.nsvcs;
+
+	sup->nsvcs = 0;
+	if (n == 0) /* the config has one at least */
+		return -EINVAL;
+	if (!sup->conf.path && n == 1)
+		sup->svcs = sup->one_ptr;
+	else
+		sup->svcs = calloc(n + 1, sizeof(*sup->svcs));
+	if (!sup->svcs)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct svc *s = svc_new(sup, &sup->conf.svcs[i],
+					sup->svcs == sup->one_ptr ? &sup->one : NULL);
+
+		if (!s)
+			return -ENOMEM;
+		sup->svcs[sup->nsvcs++] = s;
+	}
+	return 0;
+}
+
+/*
  * Resolves every service's after = names into pointers. A service whose
  * array cannot be allocated does not start without its dependencies: it
  * fails, and says why.
@@ -616,7 +644,7 @@ static void teardown(struct sup *sup)
 		control_close(sup->ctl);
 	http_close(sup->http);
 
-	for (i = 0; i < sup->nsvcs; i++)
+	for (i = 0; sup->svcs && i < sup->nsvcs; i++)
 		svc_free(sup->svcs[i]);
 	if (sup->svcs != sup->one_ptr)
 		free(sup->svcs);
@@ -690,21 +718,9 @@ int supervisor_run(struct config *conf, const char *control_path, const sigset_t
 	if (sup.conf.mode == MODE_SUPERVISOR)
 		output_set_std_cap(OUTPUT_CAP_SERVICES);
 	output_start(sup.loop);
-	/* Without a config file there is no reload: one service needs no allocation. */
-	if (!sup.conf.path && sup.conf.nsvcs == 1)
-		sup.svcs = sup.one_ptr;
-	else
-		sup.svcs = calloc(sup.conf.nsvcs + 1, sizeof(*sup.svcs));
-	for (i = 0; sup.svcs && i < sup.conf.nsvcs; i++) {
-		struct svc *s =
-			svc_new(&sup, &sup.conf.svcs[i], sup.svcs == sup.one_ptr ? &sup.one : NULL);
-
-		if (!s)
-			break;
-		sup.svcs[sup.nsvcs++] = s;
-	}
-	if (!sup.svcs || sup.nsvcs != sup.conf.nsvcs) {
-		log_error("out of memory for the services");
+	r = make_services(&sup);
+	if (r < 0) {
+		log_error("cannot set up the services: %s", strerror(-r));
 		goto out;
 	}
 	resolve_deps(&sup);

@@ -219,11 +219,10 @@ static void test_reap_many(void **state)
 	struct wd_exit ex;
 	for (int n = 0; n < 5; n++) {
 		assert_int_equal(wd_reap(&ex), 1);
-		int k = -1;
-		for (int i = 0; i < 5; i++)
-			if (pids[i] == ex.pid)
-				k = i;
-		assert_true(k >= 0);
+		int k = 0;
+		while (k < 5 && pids[k] != ex.pid)
+			k++;
+		assert_true(k < 5);
 		assert_false(seen & (1 << k));
 		seen |= 1 << k;
 		assert_true(WIFEXITED(ex.status));
