@@ -372,3 +372,30 @@ def test_bad_cgroup_key_and_good_values(tmp_path):
                     "memory_max = 1G\npids_max = 1\ncpu_weight = 1\n")
     r = run_direct(["--check", "-c", str(conf)])
     assert r.returncode == 0, r.stderr
+
+
+def sample(text, family, service):
+    prefix = f'{family}{{service="{service}"}} '
+    (line,) = [x for x in text.splitlines() if x.startswith(prefix)]
+    return float(line[len(prefix):])
+
+
+def test_tree_metrics_from_the_cgroup(warden_pid1):
+    """The tree metrics count what the cgroup holds: the escaped process too (in
+    process-group mode it is below warden, not below the service, and is not counted)."""
+    h = warden_pid1
+    esc = q(h.path("esc"))
+    w = CgWarden(h, f"""[svc]
+command = sh -c "{ESCAPE.format(f=esc)}exec sleep 300"
+""")
+    w.wait_event("service.ready", "svc")
+    host_pid_of(h.path("esc"), w)
+    wait_for(lambda: len(w.procs("svc.service")) == 2, 10, "the double fork's middle to end")
+    with open(w.cgroup(w.dir, "svc.service", "cpu.stat")) as f:
+        usec = int(f.read().split("usage_usec ")[1].split()[0])
+    text = w.ctl("metrics").stdout
+    assert sample(text, "warden_service_processes", "svc") == 2
+    # Every process the cgroup had (sh, the double fork's middles): at least as read before.
+    cpu = sample(text, "warden_service_cpu_seconds_total", "svc")
+    assert cpu >= usec / 1e6 > 0
+    assert w.stop() == 0
