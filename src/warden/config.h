@@ -161,9 +161,10 @@ struct config {
 	char *control;		    /* the control socket's path; NULL: the default */
 	bool control_off;	    /* control = off */
 	bool has_control_group;
-	gid_t control_gid; /* read-only control for this group */
-	char http[64];	   /* the HTTP endpoint's ADDR:PORT (http.h); "": none */
-	bool cgroup_off;   /* cgroup = off: process groups even where cgroups are writable */
+	gid_t control_gid;  /* read-only control for this group */
+	char http[64];	    /* the HTTP endpoint's ADDR:PORT (http.h); "": none */
+	bool cgroup_off;    /* cgroup = off: process groups even where cgroups are writable */
+	bool cgroup_forced; /* cgroup_off is --cgroup's, not the file's */
 	/* Init mode and its tini and dumb-init forms. */
 	bool remap_exit[256];	  /* these final exit codes become 0 */
 	int pdeathsig;		  /* warden's own parent-death signal; 0: none */

@@ -356,6 +356,9 @@ static int reload(struct sup *sup, char *err, size_t errlen)
 			  "kept as they were");
 	if (strcmp(nc.http, sup->conf.http) != 0)
 		log_error("reload: http takes effect at the next start; kept as it was");
+	/* Decided once, at start-up; --cgroup is not the file's to change. */
+	if (!sup->conf.cgroup_forced && nc.cgroup_off != sup->conf.cgroup_off)
+		log_error("reload: cgroup takes effect at the next start; kept as it was");
 	config_free(&nc);
 	resolve_deps(sup);
 	log_info(1, "reloaded %s: %u added, %u changed, %u removed", sup->conf.path, added, changed,
