@@ -141,7 +141,9 @@ def test_mode_event_and_layout(warden_pid1):
     assert m["reason"] == f"/sys/fs/cgroup/{w.dir} is writable", m
     with open(f"/proc/{w.run.pid}/cgroup") as f:
         assert f.read().strip().endswith(f"0::/{w.dir}/warden.scope")
-    assert w.procs("svc.service") == [host_pid_of(h.path("p"), w)]
+    svc = host_pid_of(h.path("p"), w)
+    # mv, which wrote the file, may not have ended yet.
+    wait_for(lambda: w.procs("svc.service") == [svc], 10, "the service alone in its cgroup")
     assert w.procs("warden.scope") == [w.run.pid]
     with open(w.cgroup(w.dir, "cgroup.procs")) as f:
         assert f.read() == "", "no process in an inner cgroup"
