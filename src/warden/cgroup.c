@@ -523,8 +523,9 @@ void cgroup_kill_all(struct sup *sup)
 {
 	size_t i;
 
+	/* Whatever cgroup.events said last: a write to an empty cgroup is harmless. */
 	for (i = 0; i < sup->nsvcs; i++)
-		if (sup->svcs[i]->cg.fd >= 0 && sup->svcs[i]->cg.populated)
+		if (sup->svcs[i]->cg.fd >= 0)
 			(void)cgroup_svc_kill(sup->svcs[i]);
 }
 
