@@ -29,6 +29,7 @@ enum {
 	WD_SPAWN_RESET_SIGNALS = 1 << 4, /* every disposition back to default */
 	WD_SPAWN_CWD_FIRST = 1 << 5,	 /* cwd is entered before the credentials change:
 					    with the parent's rights (where it was started) */
+	WD_SPAWN_CGROUP = 1 << 6,	 /* the child starts in the cgroup v2 cgroup_fd */
 };
 
 /* Where a failed spawn failed. */
@@ -89,8 +90,18 @@ struct wd_spawn {
 	 * shell's, 127 for "not found" and 126 otherwise.
 	 */
 	int exec_fail_code;
+	/*
+	 * With WD_SPAWN_CGROUP: a directory descriptor of a cgroup v2 cgroup
+	 * the child starts in, before it runs any code of its own (clone3()
+	 * with CLONE_INTO_CGROUP, Linux 5.7); where the kernel has no such
+	 * clone3() (ENOSYS, EINVAL), the child moves itself there first
+	 * thing, through the cgroup's cgroup.procs. The caller must be
+	 * allowed to write that file. A failure to get there fails the spawn
+	 * (stage WD_STAGE_SETUP). Ignored without the flag.
+	 */
+	int cgroup_fd;
 	/* Room to grow without breaking the ABI: zero, as the initialisers leave it. */
-	void *reserved[8];
+	void *reserved[7];
 };
 
 /*

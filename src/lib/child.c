@@ -139,13 +139,43 @@ static void reset_dispositions(void)
 			(void)sigaction(sig, &sa, NULL);
 }
 
+/*
+ * The child of a fork() that could not start in its cgroup moves itself
+ * there ("0" is the writer), before anything else it does. Returns 0 or
+ * -errno. Async-signal-safe.
+ */
+static int child_enter_cgroup(int cgroup_fd)
+{
+	int fd = openat(cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, "0", 1);
+	if (n < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	close(fd);
+	return 0;
+}
+
 /* Everything between fork() and exec(): async-signal-safe calls only. */
-static void child_run(const struct wd_spawn *o, int errpipe, pid_t parent)
+static void child_run(const struct wd_spawn *o, int errpipe, pid_t parent, int cgroup_fd)
 {
 	struct spawn_failure f = {WD_STAGE_SETUP, 0};
 	sigset_t empty;
 	int r;
 
+	if (cgroup_fd >= 0) {
+		r = child_enter_cgroup(cgroup_fd);
+		if (r < 0) {
+			f.err = -r;
+			goto fail;
+		}
+	}
 	if (o->flags & WD_SPAWN_RESET_SIGNALS)
 		reset_dispositions();
 	if (o->flags & WD_SPAWN_SETSID) {
@@ -237,25 +267,53 @@ int wd_spawn_exit_code(int err)
 	return err == ENOENT ? 127 : 126;
 }
 
+/* clone3()'s flag that starts the child in a cgroup (Linux 5.7), which older headers lack. */
+#define SPAWN_CLONE_INTO_CGROUP 0x200000000ULL
+
 /*
  * A new process, as fork() makes one, but without what the C library does
  * around it (musl blocks and restores every signal: four system calls):
  * the child does nothing but async-signal-safe calls and exec, and every
  * signal is blocked around it by its callers anyway. clone3() with its
  * struct is the same on every architecture; without it (an old kernel, a
- * seccomp filter that says ENOSYS), fork().
+ * seccomp filter that says ENOSYS), fork(). With cgroup_fd >= 0 the child
+ * starts in that cgroup; *ret_moved says whether it does (else the child
+ * moves itself, see child_enter_cgroup()).
  */
-static pid_t plain_fork(void)
+static pid_t plain_fork(int cgroup_fd, bool *ret_moved)
 {
+	*ret_moved = false;
 #ifdef SYS_clone3
-	/* The kernel's struct clone_args, as far as its first version goes. */
+	/* The kernel's struct clone_args, as far as its version 2 goes (cgroup). */
 	struct {
 		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+		uint64_t set_tid, set_tid_size, cgroup;
 	} args = {.exit_signal = SIGCHLD};
-	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	long pid;
 
+	if (cgroup_fd >= 0) {
+		args.flags = SPAWN_CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgroup_fd;
+		pid = syscall(SYS_clone3, &args, sizeof(args));
+		if (pid >= 0) {
+			*ret_moved = true;
+			return (pid_t)pid;
+		}
+		/*
+		 * No clone3() (ENOSYS), or one that knows no CLONE_INTO_CGROUP
+		 * (EINVAL, E2BIG: before 5.7): the child moves itself. Any other
+		 * error is the cgroup's, and is the spawn's.
+		 */
+		if (errno != ENOSYS && errno != EINVAL && errno != E2BIG && errno != EPERM)
+			return -1;
+		args.flags = 0;
+		args.cgroup = 0;
+	}
+	pid = syscall(SYS_clone3, &args, 64);
 	if (pid >= 0 || (errno != ENOSYS && errno != EPERM))
 		return (pid_t)pid;
+#else
+	(void)cgroup_fd;
 #endif
 	return fork();
 }
@@ -269,14 +327,17 @@ static pid_t spawn_fork(const struct wd_spawn *opts, int pipe_flags, int *ret_fd
 	int p[2];
 	/* Only a death signal needs to know the parent. */
 	pid_t pid, self = opts->pdeathsig > 0 ? getpid() : 0;
+	int cgroup_fd = opts->flags & WD_SPAWN_CGROUP ? opts->cgroup_fd : -1;
+	bool moved;
 
 	if (!opts->argv || !opts->argv[0] || (opts->nfds && !opts->fds) ||
 	    opts->nfds > WD_SPAWN_FDS_MAX ||
-	    (opts->pid_env && !pid_env_ok(opts->pid_env, opts->pid_env_size)))
+	    (opts->pid_env && !pid_env_ok(opts->pid_env, opts->pid_env_size)) ||
+	    ((opts->flags & WD_SPAWN_CGROUP) && opts->cgroup_fd < 0))
 		return -EINVAL;
 	if (pipe2(p, pipe_flags) < 0)
 		return -errno;
-	pid = plain_fork();
+	pid = plain_fork(cgroup_fd, &moved);
 	if (pid < 0) {
 		int err = errno;
 
@@ -286,7 +347,7 @@ static pid_t spawn_fork(const struct wd_spawn *opts, int pipe_flags, int *ret_fd
 	}
 	if (pid == 0) {
 		close(p[0]);
-		child_run(opts, p[1], self);
+		child_run(opts, p[1], self, cgroup_fd >= 0 && !moved ? cgroup_fd : -1);
 	}
 	close(p[1]);
 	*ret_fd = p[0];

@@ -58,6 +58,9 @@ static const char usage[] =
 	"      --health SPEC        check COMMAND's health while it runs: exec:CMD,\n"
 	"                           tcp:HOST:PORT or http://HOST:PORT/PATH, every 10s;\n"
 	"                           3 failures in a row stop it (see warden.conf(5))\n"
+	"      --cgroup auto|off    auto (the default): where warden can write its cgroup\n"
+	"                           (cgroup v2), each service runs in a cgroup of its own;\n"
+	"                           off: process groups only (see warden(7))\n"
 	"      --events DEST        write lifecycle events as JSON lines to DEST:\n"
 	"                           a file (appended), 'stderr' or 'fd:N'\n"
 	"  -v, --verbose            say what happens on stderr; repeat for more\n"
@@ -85,6 +88,7 @@ enum {
 	OPT_READY,
 	OPT_HTTP,
 	OPT_HEALTH,
+	OPT_CGROUP,
 };
 
 static const struct option options[] = {
@@ -105,6 +109,7 @@ static const struct option options[] = {
 	{"ready", required_argument, NULL, OPT_READY},
 	{"http", required_argument, NULL, OPT_HTTP},
 	{"health", required_argument, NULL, OPT_HEALTH},
+	{"cgroup", required_argument, NULL, OPT_CGROUP},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -266,6 +271,15 @@ int cli_parse(int argc, char **argv, struct cmdline *o)
 			init_only = "--health";
 			o->health = optarg;
 			break;
+		case OPT_CGROUP:
+			if (strcmp(optarg, "auto") == 0)
+				o->cgroup = CMD_CGROUP_AUTO;
+			else if (strcmp(optarg, "off") == 0)
+				o->cgroup = CMD_CGROUP_OFF;
+			else
+				return usage_error("invalid --cgroup '%s' (expected auto or off)",
+						   optarg);
+			break;
 		case OPT_EVENTS:
 			o->events = optarg;
 			break;
@@ -405,6 +419,8 @@ int cli_build(const struct cmdline *o, struct config *c)
 	c->warn_reaped = o->warn_reaped;
 	if (o->http)
 		snprintf(c->http, sizeof(c->http), "%s", o->http);
+	if (o->cgroup != CMD_CGROUP_UNSET)
+		c->cgroup_off = o->cgroup == CMD_CGROUP_OFF;
 	s->forward_group = o->group;
 	for (sig = 1; sig <= WD_SIGRTMAX && sig < NSIG; sig++)
 		s->rewrite[sig] = (unsigned char)o->rewrite[sig];

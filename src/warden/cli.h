@@ -33,6 +33,7 @@ struct cmdline {
 	const char *http;    /* --http ADDR:PORT (checked) */
 	bool check;	     /* --check: validate the config and exit */
 	const char *health;  /* --health SPEC: main's health check */
+	int cgroup;	     /* --cgroup: CMD_CGROUP_* */
 
 	/* Init mode's settings that a file's key can also set. */
 	uint64_t shutdown_delay; /* ns */
@@ -54,6 +55,9 @@ struct cmdline {
 #define GIVEN_STOP_TIMEOUT (1u << 1)
 #define GIVEN_SHUTDOWN_TIMEOUT (1u << 2)
 #define GIVEN_SHUTDOWN_DELAY (1u << 3)
+
+/* --cgroup: not given (the file's cgroup =, or auto), auto, off. */
+enum { CMD_CGROUP_UNSET, CMD_CGROUP_AUTO, CMD_CGROUP_OFF };
 
 /* Fills cl with the defaults of init mode. */
 void cmdline_defaults(struct cmdline *cl);

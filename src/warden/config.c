@@ -59,8 +59,14 @@ enum svc_key {
 	K_LEAK_SUSTAIN,
 	K_LEAK_SUSPECT_SAMPLES,
 	K_ON_LEAK,
+	K_MEMORY_MAX,
+	K_PIDS_MAX,
+	K_CPU_WEIGHT,
 	NSVCKEYS
 };
+
+/* struct svc_conf's seen has a bit for each key. */
+_Static_assert(NSVCKEYS <= 64, "the service keys fit in svc_conf.seen");
 
 static const char *const svc_keys[NSVCKEYS] = {
 	[K_COMMAND] = "command",
@@ -98,6 +104,9 @@ static const char *const svc_keys[NSVCKEYS] = {
 	[K_LEAK_SUSTAIN] = "leak_sustain",
 	[K_LEAK_SUSPECT_SAMPLES] = "leak_suspect_samples",
 	[K_ON_LEAK] = "on_leak",
+	[K_MEMORY_MAX] = "memory_max",
+	[K_PIDS_MAX] = "pids_max",
+	[K_CPU_WEIGHT] = "cpu_weight",
 };
 
 enum global_key {
@@ -108,8 +117,11 @@ enum global_key {
 	G_CONTROL_GROUP,
 	G_SHUTDOWN_DELAY,
 	G_HTTP,
+	G_CGROUP,
 	NGLOBALKEYS
 };
+
+_Static_assert(NGLOBALKEYS <= 64, "the [warden] keys fit in config.seen");
 
 static const char *const global_keys[NGLOBALKEYS] = {
 	[G_GRACE] = "grace",
@@ -119,6 +131,7 @@ static const char *const global_keys[NGLOBALKEYS] = {
 	[G_CONTROL_GROUP] = "control_group",
 	[G_SHUTDOWN_DELAY] = "shutdown_delay",
 	[G_HTTP] = "http",
+	[G_CGROUP] = "cgroup",
 };
 
 /* The state of one parse. */
@@ -1156,6 +1169,36 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 	case K_ON_LEAK:
 		set_leak_key(p, s, k, v);
 		break;
+	case K_MEMORY_MAX:
+		if (strcmp(v, "max") == 0)
+			s->memory_max = UINT64_MAX;
+		else if (parse_size(v, &s->memory_max) < 0 || s->memory_max == 0 ||
+			 s->memory_max == UINT64_MAX)
+			fail(p, p->line,
+			     "invalid memory_max '%s' (expected max, or a size above 0: bytes, or "
+			     "a "
+			     "whole number with K, M or G, e.g. 512M)",
+			     v);
+		break;
+	case K_PIDS_MAX:
+		if (strcmp(v, "max") == 0)
+			s->pids_max = UINT64_MAX;
+		else if (parse_uint(v, INT_MAX, 10, &n) < 0 || n == 0)
+			fail(p, p->line,
+			     "invalid pids_max '%s' (expected max, or a number of processes, 1 or "
+			     "more)",
+			     v);
+		else
+			s->pids_max = n;
+		break;
+	case K_CPU_WEIGHT:
+		if (parse_uint(v, 10000, 10, &n) < 0 || n == 0)
+			fail(p, p->line,
+			     "invalid cpu_weight '%s' (expected 1 to 10000; 100 is the default)",
+			     v);
+		else
+			s->cpu_weight = n;
+		break;
 	case NSVCKEYS:
 		break;
 	}
@@ -1235,6 +1278,14 @@ static void set_global_key(struct parse *p, int k, const char *v)
 		break;
 	case G_HTTP:
 		set_http(p, v);
+		break;
+	case G_CGROUP:
+		if (strcmp(v, "off") == 0)
+			c->cgroup_off = true;
+		else if (strcmp(v, "auto") == 0)
+			c->cgroup_off = false;
+		else
+			fail(p, p->line, "invalid cgroup '%s' (expected auto or off)", v);
 		break;
 	case NGLOBALKEYS:
 		break;

@@ -138,6 +138,11 @@ struct svc_conf {
 	unsigned leak_suspect_samples; /* growing samples that make a suspicion; 0: none */
 	bool leak_restart;	       /* on_leak = restart */
 
+	/* Resource settings of its cgroup (cgroup.c); 0: not set, UINT64_MAX: max. */
+	uint64_t memory_max; /* bytes */
+	uint64_t pids_max;
+	uint64_t cpu_weight; /* 1 .. 10000 */
+
 	bool borrowed;	   /* name and argv are not its own (init mode's command line) */
 	char *fingerprint; /* every key = value of the section: equal means unchanged */
 	/* Keys seen, to refuse duplicates and to tell which were given. */
@@ -156,8 +161,10 @@ struct config {
 	char *control;		    /* the control socket's path; NULL: the default */
 	bool control_off;	    /* control = off */
 	bool has_control_group;
-	gid_t control_gid; /* read-only control for this group */
-	char http[64];	   /* the HTTP endpoint's ADDR:PORT (http.h); "": none */
+	gid_t control_gid;  /* read-only control for this group */
+	char http[64];	    /* the HTTP endpoint's ADDR:PORT (http.h); "": none */
+	bool cgroup_off;    /* cgroup = off: process groups even where cgroups are writable */
+	bool cgroup_forced; /* cgroup_off is --cgroup's, not the file's */
 	/* Init mode and its tini and dumb-init forms. */
 	bool remap_exit[256];	  /* these final exit codes become 0 */
 	int pdeathsig;		  /* warden's own parent-death signal; 0: none */

@@ -18,6 +18,7 @@
  *   reap.c        every child that ends is reaped and accounted for
  *   shutdown.c    the shutdown protocol and warden's exit status
  *   tree.c        the processes left below warden, found and signalled
+ *   cgroup.c      cgroup v2: each service's cgroup, its end and its limits
  *   metrics.c     the metrics, collected at scrape time (metrics.h)
  *   leak.c        leak watch: a service's tree sampled, a leak restarted
  */
@@ -33,6 +34,7 @@
 #include <warden/loop.h>
 #include <warden/signals.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "ctlproto.h"
 #include "metrics.h"
@@ -162,6 +164,7 @@ struct svc {
 	struct health health;
 	struct svc_metrics m;
 	struct leak_watch leak;
+	struct svc_cgroup cg;
 };
 
 /* Where the shutdown protocol stands (shutdown.c). */
@@ -222,6 +225,7 @@ struct sup {
 	bool scheduling; /* inside a scheduling pass */
 	bool reschedule; /* another pass is due */
 	struct shutdown sd;
+	struct cgroups cg;
 	uint64_t started;
 	int exit_code;
 	struct sup_metrics m;
@@ -258,6 +262,8 @@ int svc_setup(struct svc *s);
 void svc_free(struct svc *s);
 /* Sends sig to the service's process, or its group when group is set. */
 int svc_kill(struct svc *s, int sig, bool group);
+/* SIGKILL at the end of a stop: its cgroup (cgroup.kill) when it has one, else as svc_kill(). */
+void svc_kill_final(struct svc *s);
 
 /* spawn.c */
 int spawn_service(struct svc *s, int *fds, size_t nfds);

@@ -67,6 +67,10 @@ int main(int argc, char **argv)
 		/* --http overrides the file's http =, as --control does control =. */
 		if (cl.http)
 			snprintf(conf.http, sizeof(conf.http), "%s", cl.http);
+		if (cl.cgroup != CMD_CGROUP_UNSET) {
+			conf.cgroup_off = cl.cgroup == CMD_CGROUP_OFF;
+			conf.cgroup_forced = true;
+		}
 	} else {
 		r = cli_build(&cl, &conf);
 		if (r >= 0)

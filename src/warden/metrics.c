@@ -470,7 +470,8 @@ static void emit_fds(struct out *o, struct scrape *sc, size_t i)
 static void emit_cpu(struct out *o, struct scrape *sc, size_t i)
 {
 	struct svc *s = sc->sup->svcs[i];
-	uint64_t now = s->m.cpu_ended_ns + sc->usage[i].cpu_ns;
+	uint64_t now = sc->usage[i].cpu_total ? sc->usage[i].cpu_ns
+					      : s->m.cpu_ended_ns + sc->usage[i].cpu_ns;
 
 	if (now > s->m.cpu_shown_ns)
 		s->m.cpu_shown_ns = now;
@@ -608,11 +609,11 @@ static int read_trees(struct scrape *sc)
 	if (!sc->usage)
 		return -ENOMEM;
 	if (!sc->proc)
-		return 0;
+		goto cgroups;
 	if (wd_proc_table_read(&t) < 0) {
 		/* /proc unreadable now: the trees show nothing, the rest is still served. */
 		sc->proc = false;
-		return 0;
+		goto cgroups;
 	}
 	for (i = 0; i < sup->nsvcs; i++) {
 		const struct svc *s = sup->svcs[i];
@@ -624,6 +625,10 @@ static int read_trees(struct scrape *sc)
 		}
 	}
 	wd_proc_table_free(t);
+cgroups:
+	/* A service's cgroup knows its whole tree, escaped processes and all. */
+	for (i = 0; i < sup->nsvcs; i++)
+		(void)cgroup_svc_usage(sup->svcs[i], &sc->usage[i]);
 	return 0;
 }
 

@@ -290,12 +290,26 @@ int svc_kill(struct svc *s, int sig, bool group)
 {
 	if (!s->pid)
 		return -ESRCH;
+	/* Reaped already, its pid is not its own any more: what is left is its cgroup. */
+	if (cgroup_svc_holding(s)) {
+		int n = sig == SIGKILL ? cgroup_svc_kill(s) : cgroup_svc_signal(s, sig);
+
+		return n < 0 ? n : 0;
+	}
 	if (group && s->pgid > 0 && kill(-s->pgid, sig) == 0) {
 		if (sig == SIGTERM)
 			shutdown_note_term(s->sup, s->pgid);
 		return 0;
 	}
 	return kill(s->pid, sig) < 0 ? -errno : 0;
+}
+
+void svc_kill_final(struct svc *s)
+{
+	/* cgroup.kill: the whole tree, escaped or not, in one write. */
+	if ((s->conf.kill_group || cgroup_svc_holding(s)) && cgroup_svc_kill(s) == 0)
+		return;
+	(void)svc_kill(s, SIGKILL, s->conf.kill_group);
 }
 
 /*
@@ -308,6 +322,15 @@ static void send_stop(struct svc *s, int sig)
 {
 	if (s->conf.stop_by_forward && sig && forward_stop(s, sig))
 		return;
+	/* Its whole cgroup: what left its process group too. */
+	if (s->conf.kill_group && !cgroup_svc_holding(s) &&
+	    cgroup_svc_signal(s, s->conf.stop_signal) > 0) {
+		if (s->conf.stop_signal == SIGTERM && s->pgid > 0)
+			shutdown_note_term(s->sup, s->pgid);
+		if (s->conf.stop_signal != SIGCONT)
+			(void)cgroup_svc_signal(s, SIGCONT);
+		return;
+	}
 	(void)svc_kill(s, s->conf.stop_signal, s->conf.kill_group);
 	if (s->conf.stop_signal != SIGCONT)
 		(void)svc_kill(s, SIGCONT, s->conf.kill_group);
@@ -614,7 +637,7 @@ static enum svc_state act_kill(struct svc *s, struct step *st)
 	(void)st;
 	log_error("service %s: did not stop within %llu ms: killing it", s->conf.name,
 		  (unsigned long long)(s->conf.stop_timeout / WD_NSEC_PER_MSEC));
-	(void)svc_kill(s, SIGKILL, s->conf.kill_group);
+	svc_kill_final(s);
 	if (sup_shutting_down_now(s->sup))
 		s->sup->sd.escalated = true;
 	if (events_on()) {
@@ -672,6 +695,15 @@ static enum svc_state act_cancel_restart(struct svc *s, struct step *st)
 
 void svc_reaped(struct svc *s, const struct wd_exit *e)
 {
+	/* Its pid, reused by a process reaped while its exit is held: none of its own. */
+	if (cgroup_svc_holding(s)) {
+		log_info(2, "reaped process %d: not service %s's, whose exit is held", (int)e->pid,
+			 s->conf.name);
+		return;
+	}
+	/* Stopping, and its cgroup still has processes: its exit waits for them. */
+	if (cgroup_svc_hold(s, e))
+		return;
 	/* What it wrote before it exited comes before its exit. */
 	capture_drain(s);
 	/*
@@ -703,6 +735,7 @@ void svc_apply_conf(struct svc *s, struct svc_conf *c)
 			  s->conf.name);
 	svc_reset_limits(s);
 	health_reset(s);
+	cgroup_svc_conf_changed(s);
 	(void)svc_setup(s);
 }
 
@@ -724,6 +757,7 @@ void svc_free(struct svc *s)
 	wd_timer_stop(&s->timer);
 	leak_stop(s);
 	capture_free(s);
+	cgroup_svc_free(s);
 	free(s->starts);
 	free(s->deps);
 	config_free_svc(&s->conf);

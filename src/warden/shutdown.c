@@ -103,7 +103,11 @@ static void on_sweep(wd_timer *t);
 static void kill_leftovers(struct sup *sup)
 {
 	struct shutdown *sd = &sup->sd;
-	unsigned n = tree_signal(sup->self, sup->pid1, SIGKILL, NULL, 0, counting());
+	unsigned n;
+
+	n = tree_signal(sup->self, sup->pid1, SIGKILL, NULL, 0, counting());
+	/* The services' cgroups too: what escaped their groups, even without /proc. */
+	cgroup_kill_all(sup);
 
 	if (n && sd->phase != SD_KILLING) {
 		sd->killed += n;
@@ -354,7 +358,7 @@ void shutdown_kill_all(struct sup *sup, const char *why)
 		struct svc *s = sup->svcs[i];
 
 		if (s->pid) {
-			(void)svc_kill(s, SIGKILL, s->conf.kill_group);
+			svc_kill_final(s);
 			sd->escalated = true;
 		}
 	}

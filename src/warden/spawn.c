@@ -190,10 +190,18 @@ static int start(struct svc *s, char **argv, const int *fds, size_t nfds, bool p
 	if (r < 0)
 		return r;
 	prepare(s, &sp, argv, env);
-	if (probe)
+	if (probe) {
 		sp.flags |= WD_SPAWN_SETPGID;
-	else
+	} else {
+		/* Its cgroup, from its first instruction on: nothing it forks escapes it. */
+		int cg = cgroup_svc_prepare(s);
+
 		session(s, &sp);
+		if (cg >= 0) {
+			sp.flags |= WD_SPAWN_CGROUP;
+			sp.cgroup_fd = cg;
+		}
+	}
 	sp.fds = nfds ? fds : NULL;
 	sp.nfds = nfds;
 	if (!probe && s->conf.listen_pid) {

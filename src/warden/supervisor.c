@@ -79,6 +79,7 @@ static struct svc *svc_new(struct sup *sup, struct svc_conf *c, struct svc *stor
 	s->notify_io.fd = -1;
 	s->ready_io.fd = -1;
 	s->spawn_io.fd = -1;
+	cgroup_svc_init(s);
 	health_init(s);
 	svc_apply_conf(s, c);
 	return s;
@@ -383,6 +384,9 @@ static int reload(struct sup *sup, char *err, size_t errlen)
 			  "kept as they were");
 	if (strcmp(nc.http, sup->conf.http) != 0)
 		log_error("reload: http takes effect at the next start; kept as it was");
+	/* Decided once, at start-up; --cgroup is not the file's to change. */
+	if (!sup->conf.cgroup_forced && nc.cgroup_off != sup->conf.cgroup_off)
+		log_error("reload: cgroup takes effect at the next start; kept as it was");
 	config_free(&nc);
 	resolve_deps(sup);
 	log_info(1, "reloaded %s: %u added, %u changed, %u removed", sup->conf.path, added, changed,
@@ -649,6 +653,7 @@ static void teardown(struct sup *sup)
 	if (sup->svcs != sup->one_ptr)
 		free(sup->svcs);
 	shutdown_free(sup);
+	cgroup_fini(sup);
 	if (sup->sig_io.fd >= 0)
 		close(sup->sig_io.fd);
 	if (sup->devnull >= 0)
@@ -683,7 +688,7 @@ int supervisor_run(struct config *conf, const char *control_path, const sigset_t
 	memset(&sup, 0, sizeof(sup));
 	sup.conf = *conf;
 	memset(conf, 0, sizeof(*conf));
-	sup.sig_io.fd = sup.devnull = -1;
+	sup.sig_io.fd = sup.devnull = sup.cg.dir_fd = -1;
 	sup.exit_code = EXIT_WARDEN;
 	sup.started = wd_now();
 	sup.orig_mask = *orig_mask;
@@ -715,6 +720,7 @@ int supervisor_run(struct config *conf, const char *control_path, const sigset_t
 	}
 	if (setup_services_env(&sup) < 0)
 		goto out;
+	cgroup_setup(&sup);
 	if (sup.conf.mode == MODE_SUPERVISOR)
 		output_set_std_cap(OUTPUT_CAP_SERVICES);
 	output_start(sup.loop);
@@ -737,6 +743,7 @@ int supervisor_run(struct config *conf, const char *control_path, const sigset_t
 	sup.watch_exec = sup.conf.mode == MODE_SUPERVISOR || sup.nsvcs > 1 || sup.ctl || sup.http ||
 			 events_on() || log_verbosity > 0;
 	started_event(&sup, subreaper);
+	cgroup_started(&sup);
 	if (sup.conf.detach_tty)
 		detach_tty();
 

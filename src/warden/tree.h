@@ -33,6 +33,7 @@ struct tree_usage {
 	uint64_t rss_bytes;
 	uint64_t fds;	 /* open descriptors, of the processes /proc lets warden see */
 	uint64_t cpu_ns; /* user and system time of the live processes */
+	bool cpu_total;	 /* cpu_ns is every run's, from the service's cgroup */
 };
 
 struct wd_proc_table;

@@ -323,7 +323,7 @@ class Harness:
 
     def start(self, args, *, prefix=(), env=None, keep_signals=False, setup=None,
               pass_fds=(), stdin=subprocess.DEVNULL, stdout=None, stderr=None,
-              nsrun_mode=None, umask=None, cwd=None):
+              nsrun_mode=None, umask=None, cwd=None, nsrun_args=()):
         """Start `nsrun [...] -- PREFIX... WARDEN ARGS...`; returns a Run once warden's pid is known.
 
         stdout/stderr default to files (Run.out()/Run.err()); SETUP runs in
@@ -341,6 +341,7 @@ class Harness:
             cmd.append("--no-newns")
         if keep_signals:
             cmd.append("--keep-signals")
+        cmd += list(nsrun_args)
         cmd += ["--"] + list(prefix) + [WARDEN] + [str(a) for a in args]
 
         def preexec():

@@ -21,9 +21,10 @@ def parse_ts(ts):
 def check_sequence(warden, r, evs, cmd, code):
     names = [e["event"] for e in evs]
     end = "service.finished" if code == 0 else "service.failed"
-    want = ["warden.started", "service.starting", "service.ready", "service.exited", end,
-            "shutdown.started", "shutdown.finished"]
+    want = ["warden.started", "cgroup.mode", "service.starting", "service.ready",
+            "service.exited", end, "shutdown.started", "shutdown.finished"]
     assert names == want, names
+    assert evs[1]["mode"] in ("cgroup", "process-group") and evs[1]["reason"]
     sd = evs[names.index("shutdown.started")]
     assert sd["reason"] == "main process exited" and sd["pending"] == 0
     assert sd["requested"] is False
@@ -37,11 +38,11 @@ def check_sequence(warden, r, evs, cmd, code):
     else:
         assert st["pid"] == r.pid and st["pid1"] is False and st["subreaper"] is True
 
-    ps = evs[1]
+    ps = evs[2]
     assert ps["service"] == "main" and ps["from"] == "stopped" and ps["state"] == "starting"
     assert isinstance(ps["pid"], int) and ps["pid"] > 1
-    assert evs[2]["service"] == "main" and evs[2]["state"] == "running"
-    assert evs[4]["service"] == "main" and evs[4]["pid"] is None
+    assert evs[3]["service"] == "main" and evs[3]["state"] == "running"
+    assert evs[5]["service"] == "main" and evs[5]["pid"] is None
 
     ex = [e for e in evs if e["event"] == "service.exited"][0]
     assert ex["service"] == "main"
@@ -127,7 +128,7 @@ def test_event_too_long_is_replaced_whole(warden):
     assert names[0] == "event.truncated", names
     assert evs[0]["original"] == "warden.started"
     assert set(evs[0]) == {"ts", "event", "original"}
-    assert names[1:] == ["service.starting", "service.ready", "service.exited",
+    assert names[1:] == ["cgroup.mode", "service.starting", "service.ready", "service.exited",
                          "service.finished", "shutdown.started", "shutdown.finished"], names
 
 
@@ -162,13 +163,13 @@ def test_exec_failure_events(warden):
     assert r.returncode == 127
     evs = read_events(ev)
     names = [e["event"] for e in evs]
-    assert names == ["warden.started", "service.starting", "service.exited", "service.failed",
-                     "shutdown.started", "shutdown.finished"], names
+    assert names == ["warden.started", "cgroup.mode", "service.starting", "service.exited",
+                     "service.failed", "shutdown.started", "shutdown.finished"], names
     assert evs[0]["command"] == ["/nonexistent/cmd"]
     for e in evs:
         if e["event"] in ("service.exited", "shutdown.finished"):
             assert e["exit_code"] == 127, e
-    assert evs[3]["reason"] == "cannot execute" and evs[3]["from"] == "starting"
+    assert evs[4]["reason"] == "cannot execute" and evs[4]["from"] == "starting"
     assert r.err() == "warden: cannot execute '/nonexistent/cmd': No such file or directory\n"
 
 

@@ -1080,6 +1080,43 @@ static void test_spawn_pdeathsig(void **state)
 
 /* ---- safe defaults ---- */
 
+/*
+ * WD_SPAWN_CGROUP: without a descriptor the spawn is refused before any
+ * fork; with a directory that is no cgroup it fails and leaves no child.
+ * (Spawning into a real cgroup is tests/integration/test_cgroup.py's: it
+ * needs cgroup2 mounted read-write.)
+ */
+static void test_spawn_cgroup_refused(void **state)
+{
+	(void)state;
+	char *argv[] = {A("/bin/true"), NULL};
+	struct wd_spawn o = WD_SPAWN_INIT;
+	struct wd_spawn_result res;
+	int dir;
+
+	assert_int_equal(o.cgroup_fd, 0);
+	o.argv = argv;
+	o.flags = WD_SPAWN_CGROUP;
+	o.cgroup_fd = -1;
+	assert_int_equal(wd_spawn(&o, &res), -EINVAL);
+	assert_int_equal(res.stage, WD_STAGE_SETUP);
+	dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dir >= 0);
+	o.cgroup_fd = dir;
+	assert_true(wd_spawn(&o, &res) < 0);
+	assert_true(res.stage == WD_STAGE_FORK || res.stage == WD_STAGE_SETUP);
+	close(dir);
+	/* Without the flag the descriptor means nothing. */
+	o.flags = 0;
+	o.cgroup_fd = -1;
+	assert_int_equal(wd_spawn(&o, &res), 0);
+	struct wd_exit ex;
+	assert_int_equal(wd_child_reap(res.pid, res.pidfd, WD_CHILD_REAP_WAIT, &ex), 1);
+	assert_int_equal(ex.status, 0);
+	if (res.pidfd >= 0)
+		close(res.pidfd);
+}
+
 /* WD_SPAWN_INIT and wd_spawn_init() agree, and neither means what zero does. */
 static void test_spawn_init_defaults(void **state)
 {
@@ -1622,6 +1659,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_spawn_kill_pidfd, teardown),
 		cmocka_unit_test_teardown(test_spawn_pdeathsig, teardown),
 		cmocka_unit_test(test_spawn_init_defaults),
+		cmocka_unit_test(test_spawn_cgroup_refused),
 		cmocka_unit_test_teardown(test_spawn_init_spawns_safely, teardown),
 		cmocka_unit_test_teardown(test_spawn_pid_env, teardown),
 		cmocka_unit_test_teardown(test_child_pidfd_open, teardown),
