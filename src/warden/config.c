@@ -59,8 +59,14 @@ enum svc_key {
 	K_LEAK_SUSTAIN,
 	K_LEAK_SUSPECT_SAMPLES,
 	K_ON_LEAK,
+	K_SUPPLEMENTARY_GROUPS,
+	K_NO_NEW_PRIVILEGES,
+	K_CAPABILITIES,
 	NSVCKEYS
 };
+
+/* A service's keys are bits of its 64-bit seen mask (rlimit_* are kept apart). */
+_Static_assert(NSVCKEYS <= 64, "every service key has a bit in svc_conf.seen");
 
 static const char *const svc_keys[NSVCKEYS] = {
 	[K_COMMAND] = "command",
@@ -98,6 +104,9 @@ static const char *const svc_keys[NSVCKEYS] = {
 	[K_LEAK_SUSTAIN] = "leak_sustain",
 	[K_LEAK_SUSPECT_SAMPLES] = "leak_suspect_samples",
 	[K_ON_LEAK] = "on_leak",
+	[K_SUPPLEMENTARY_GROUPS] = "supplementary_groups",
+	[K_NO_NEW_PRIVILEGES] = "no_new_privileges",
+	[K_CAPABILITIES] = "capabilities",
 };
 
 enum global_key {
@@ -527,6 +536,7 @@ static void set_user(struct parse *p, struct svc_conf *s, const char *v)
 		return;
 	}
 	s->has_user = true;
+	priv_keep_text(s->priv.user, v);
 }
 
 static void set_group(struct parse *p, struct svc_conf *s, const char *v)
@@ -545,6 +555,48 @@ static void set_group(struct parse *p, struct svc_conf *s, const char *v)
 	}
 	s->gid = (gid_t)id;
 	s->has_group = true;
+	priv_keep_text(s->priv.group, v);
+}
+
+/*
+ * supplementary_groups = NAME...: exactly these groups (names or numbers),
+ * in place of the ones the user's entry in the group file gives.
+ */
+static void set_supplementary(struct parse *p, struct svc_conf *s, const char *v)
+{
+	char line[4096], *fields[4] = {0};
+	const char *err = NULL;
+	char **words = split_words(v, &err);
+	unsigned long id;
+	size_t i;
+
+	if (!words) {
+		fail(p, p->line, "invalid supplementary_groups: %s", err);
+		return;
+	}
+	for (i = 0; words[i]; i++) {
+		if (i >= PRIV_GROUPS_MAX) {
+			fail(p, p->line, "too many supplementary_groups (at most %d)",
+			     PRIV_GROUPS_MAX);
+			break;
+		}
+		if (db_lookup(group_path(), words[i], line, sizeof(line), fields, 4) == 0) {
+			if (parse_uint(fields[2], UINT_MAX, 10, &id) < 0) {
+				fail(p, p->line, "group '%s' has a malformed entry in %s", words[i],
+				     group_path());
+				break;
+			}
+		} else if (parse_uint(words[i], UINT_MAX - 1, 10, &id) < 0) {
+			fail(p, p->line, "unknown group '%s' in supplementary_groups (not in %s)",
+			     words[i], group_path());
+			break;
+		}
+		s->priv.supp_gids[i] = (gid_t)id;
+	}
+	s->priv.nsupp = i;
+	s->priv.has_supp = true;
+	priv_keep_text(s->priv.supp, v);
+	strv_free(words);
 }
 
 static void set_duration(struct parse *p, const char *key, const char *v, uint64_t *ret)
@@ -1013,6 +1065,22 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 		strv_free(words);
 		break;
 	}
+	case K_SUPPLEMENTARY_GROUPS:
+		set_supplementary(p, s, v);
+		break;
+	case K_NO_NEW_PRIVILEGES:
+		if (parse_bool(v, &s->priv.no_new_privs) < 0)
+			fail(p, p->line, "invalid no_new_privileges '%s' (expected yes or no)", v);
+		break;
+	case K_CAPABILITIES: {
+		char why[CONFIG_ERR_MAX - 64];
+
+		if (priv_parse_caps(v, &s->priv.caps, why, sizeof(why)) < 0)
+			fail(p, p->line, "invalid capabilities: %s", why);
+		s->priv.has_caps = true;
+		priv_keep_text(s->priv.caps_text, v);
+		break;
+	}
 	case K_UMASK:
 		if (parse_uint(v, 0777, 8, &n) < 0)
 			fail(p, p->line, "invalid umask '%s' (expected octal, e.g. 022)", v);
@@ -1357,6 +1425,38 @@ static void section(struct parse *p, const char *name)
 	p->cur = (int)c->nsvcs++;
 }
 
+/*
+ * rlimit_NAME = SOFT[:HARD], one key per resource prlimit(1) names: kept
+ * out of the key table, whose keys each take a bit of the seen mask.
+ */
+static int rlimit_key(struct parse *p, const char *sect, const char *name, const char *value)
+{
+	struct svc_conf *s = &p->c->svcs[p->cur];
+	int resource = priv_rlimit_resource(name);
+	char why[CONFIG_ERR_MAX - 64];
+	struct rlimit rl;
+
+	if (resource < 0) {
+		fail(p, p->line,
+		     "unknown key '%s' in [%s] (resource limits: rlimit_as, core, cpu, data, "
+		     "fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, "
+		     "sigpending, stack)",
+		     name, sect);
+		return 1;
+	}
+	if (priv_parse_rlimit(value, &rl, why, sizeof(why)) < 0) {
+		fail(p, p->line, "invalid %s: %s", name, why);
+		return 1;
+	}
+	if (priv_set_rlimit(&s->priv, resource, &rl) < 0) {
+		fail(p, p->line, "duplicate key '%s' in [%s]", name, sect);
+		return 1;
+	}
+	if (fingerprint_add(&s->fingerprint, name, value) < 0)
+		fail(p, p->line, "out of memory");
+	return 1;
+}
+
 static int handler(void *user, const char *sect, const char *name, const char *value)
 {
 	struct parse *p = user;
@@ -1389,6 +1489,8 @@ static int handler(void *user, const char *sect, const char *name, const char *v
 		seen = &p->c->svcs[p->cur].seen;
 		fp = &p->c->svcs[p->cur].fingerprint;
 	}
+	if (p->cur >= 0 && strncmp(name, "rlimit_", 7) == 0)
+		return rlimit_key(p, sect, name, value);
 	k = find_key(name, keys, nkeys);
 	if (k < 0) {
 		const char *near = closest(name, keys, nkeys);

@@ -17,6 +17,8 @@
 
 #include <warden/signals.h>
 
+#include "privilege.h"
+
 enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER };
 enum svc_type { SVC_SIMPLE, SVC_ONESHOT };
 enum ready_kind { READY_NONE, READY_NOTIFY, READY_FD, READY_EXEC, READY_TCP };
@@ -77,6 +79,8 @@ struct svc_conf {
 	char **env; /* KEY=VALUE, added to the inherited environment */
 	size_t nenv;
 	int umask; /* -1: inherited */
+	/* supplementary_groups, capabilities, no_new_privileges, rlimit_*; names as written */
+	struct priv_conf priv;
 	enum restart_policy restart;
 	uint64_t restart_delay, restart_delay_max, restart_reset; /* ns */
 	unsigned start_limit;					  /* 0: none */

@@ -1,0 +1,256 @@
+# SPDX-License-Identifier: MIT
+"""Least privilege: supplementary_groups, capabilities, no_new_privileges, rlimit_*, umask
+as the service sees them in /proc; bad values refused at load with the file, the line and
+the reason; a start that fails before exec named by key, value and reason, counted as
+warden's 125 (not the 126 of a command that could not be executed)."""
+
+import json
+import os
+import shutil
+import stat
+import tempfile
+
+import pytest
+
+from conftest import run_direct
+from svlib import Sup
+
+pytestmark = pytest.mark.timeout(60)
+
+NOBODY = 65534
+STATUS = "grep -E '^(Uid|Gid|Groups|NoNewPrivs|Cap[A-Za-z]+|Umask):' /proc/$$/status"
+
+
+def run_one(h, body, **kw):
+    """Runs one service (restart = never, raw log) to its end; returns its output lines."""
+    sup = Sup(h, "[svc]\nrestart = never\nlog_format = raw\n" + body, verbose=False, **kw)
+    code = sup.wait(15)
+    assert code == 0, (code, sup.out(), sup.err())
+    return sup.out().splitlines()
+
+
+def fields(lines):
+    out = {}
+    for line in lines:
+        k, sep, v = line.partition(":")
+        if sep:
+            out[k.strip()] = v.split()
+    return out
+
+
+def limits(lines):
+    """/proc/PID/limits lines: {'Max open files': (soft, hard)}."""
+    out = {}
+    for line in lines:
+        if line.startswith("Max "):
+            name = line[:26].strip()
+            parts = line[26:].split()
+            out[name] = (parts[0], parts[1])
+    return out
+
+
+def test_everything_applied(warden):
+    """nobody with two supplementary groups, two capabilities (every set: bounding,
+    permitted, effective, inheritable, ambient), no_new_privs, limits and umask."""
+    lines = run_one(warden, f"""command = sh -c "{STATUS}; cat /proc/$$/limits"
+user = nobody
+supplementary_groups = daemon 4321
+capabilities = CAP_NET_BIND_SERVICE net_raw
+no_new_privileges = yes
+rlimit_nofile = 100:200
+rlimit_core = infinity
+rlimit_nproc = 50
+rlimit_stack = 8388608:unlimited
+umask = 027
+""")
+    f = fields(lines)
+    assert f["Uid"] == [str(NOBODY)] * 4, lines
+    assert f["Gid"] == [str(NOBODY)] * 4, lines
+    assert sorted(f["Groups"]) == ["1", "4321"], lines  # daemon is gid 1
+    # CAP_NET_RAW (13) and CAP_NET_BIND_SERVICE (10): 0x2400.
+    for s in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert f[s] == ["0000000000002400"], (s, lines)
+    assert f["NoNewPrivs"] == ["1"], lines
+    assert f["Umask"] == ["0027"], lines
+    lim = limits(lines)
+    assert lim["Max open files"] == ("100", "200"), lim
+    assert lim["Max core file size"] == ("unlimited", "unlimited"), lim
+    assert lim["Max processes"] == ("50", "50"), lim
+    assert lim["Max stack size"] == ("8388608", "unlimited"), lim
+
+
+def test_root_service_bounded_by_capabilities(warden_pid1):
+    """A root service with capabilities keeps exactly those: its bounding set too, so
+    that nothing it runs gets more."""
+    lines = run_one(warden_pid1, f"""command = sh -c "{STATUS}"
+capabilities = chown
+""")
+    f = fields(lines)
+    assert f["Uid"] == ["0"] * 4, lines
+    for s in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert f[s] == ["0000000000000001"], (s, lines)
+    assert f["NoNewPrivs"] == ["0"], lines
+
+
+def test_no_capabilities_and_defaults(warden_pid1):
+    """capabilities = none: nobody keeps nothing; without the keys, what root has."""
+    lines = run_one(warden_pid1, f"""command = sh -c "{STATUS}"
+user = nobody
+capabilities = none
+no_new_privileges = no
+""")
+    f = fields(lines)
+    for s in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert f[s] == ["0000000000000000"], (s, lines)
+    assert f["NoNewPrivs"] == ["0"], lines
+
+
+def test_supplementary_groups_alone(warden_pid1):
+    """supplementary_groups without user or group: warden's uid and gid, these groups."""
+    lines = run_one(warden_pid1, f"""command = sh -c "{STATUS}"
+supplementary_groups = 7 daemon
+""")
+    f = fields(lines)
+    assert f["Uid"] == ["0"] * 4, lines
+    assert sorted(f["Groups"]) == ["1", "7"], lines
+
+
+CONFIG_ERRORS = [
+    ("capabilities = CAP_NET_BIND_SERVICE cap_foo",
+     "invalid capabilities: unknown capability 'cap_foo' (expected e.g. CAP_NET_BIND_SERVICE "
+     "or net_bind_service)"),
+    ("rlimit_nofile = 200:100", "invalid rlimit_nofile: soft limit above the hard limit in "
+     "'200:100'"),
+    ("rlimit_core = infinity:10", "invalid rlimit_core: soft limit above the hard limit in "
+     "'infinity:10'"),
+    ("rlimit_nofile = lots", "invalid rlimit_nofile: invalid limit 'lots' (expected "
+     "SOFT[:HARD], each a number or infinity)"),
+    ("rlimit_nofile = 1:", "invalid rlimit_nofile: invalid limit '1:' (expected SOFT[:HARD], "
+     "each a number or infinity)"),
+    ("rlimit_files = 10", "unknown key 'rlimit_files' in [svc] (resource limits: rlimit_as, "
+     "core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, "
+     "rttime, sigpending, stack)"),
+    ("rlimit_core = 0\nrlimit_core = 1", "duplicate key 'rlimit_core' in [svc]"),
+    ("no_new_privileges = maybe", "invalid no_new_privileges 'maybe' (expected yes or no)"),
+    ("supplementary_groups = daemon no-such-group-wdn",
+     "unknown group 'no-such-group-wdn' in supplementary_groups (not in /etc/group)"),
+    ("umask = 8", "invalid umask '8' (expected octal, e.g. 022)"),
+]
+
+
+@pytest.mark.parametrize("body,message", CONFIG_ERRORS)
+def test_config_errors(tmp_path, body, message):
+    """Refused at load, nothing started: the file, the line of the key, the reason."""
+    conf = tmp_path / "bad.conf"
+    marker = tmp_path / "ran"
+    conf.write_text(f"[svc]\ncommand = touch {marker}\n{body}\n")
+    line = 3 + body.count("\n")
+    for args in (["--check", "-c", str(conf)], ["-c", str(conf)]):
+        r = run_direct(args)
+        assert r.returncode == 125, (args, r.returncode, r.stderr)
+        assert r.stderr.strip() == f"warden: {conf}:{line}: {message}", r.stderr
+    assert not marker.exists()
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory nobody can read (the config) and write (its runtime directory)."""
+    d = tempfile.mkdtemp(prefix="wdn-priv-", dir="/tmp")
+    os.chmod(d, 0o755)
+    run = os.path.join(d, "run")
+    os.mkdir(run, 0o700)
+    os.chown(run, NOBODY, NOBODY)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+AS_NOBODY = ("setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups")
+GROUP_ROOT = ("group = root: cannot switch group: Operation not permitted "
+              f"(warden runs as uid {NOBODY} without CAP_SETGID)")
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+
+
+def test_nonroot_group_root_supervisor(warden, shared_dir):
+    """A non-root warden asked for group = root: a failed start, said once with the key,
+    the value and the reason, in the log and in service.failed; exit 125, not 126."""
+    conf = os.path.join(shared_dir, "w.conf")
+    events = os.path.join(shared_dir, "run", "events")
+    marker = os.path.join(shared_dir, "run", "ran")
+    write(conf, f"[svc]\ncommand = touch {marker}\ngroup = root\nrestart = never\n")
+    r = warden.run(["--events", events, "--control", os.path.join(shared_dir, "run", "ctl"),
+                    "-c", conf], prefix=AS_NOBODY, cwd=shared_dir)
+    assert r.returncode == 125, (r.returncode, r.err())
+    assert f"warden: service svc: {GROUP_ROOT}\n" in r.err(), r.err()
+    assert "warden: service svc failed: cannot switch user (counted as exit code 125)" \
+        in r.err(), r.err()
+    assert "126" not in r.err(), r.err()
+    assert not os.path.exists(marker)
+    with open(events) as f:
+        evs = [json.loads(line) for line in f]
+    failed = [e for e in evs if e["event"] == "service.failed"]
+    assert len(failed) == 1, evs
+    assert failed[0]["reason"] == "cannot switch user", failed
+    assert failed[0]["error"] == GROUP_ROOT, failed
+    exited = [e for e in evs if e["event"] == "service.exited"]
+    assert exited and exited[0]["code"] == 125, exited
+
+
+def test_nonroot_group_root_init(warden, shared_dir):
+    """The same in init mode: warden's own exit code is 125, "could not start"."""
+    conf = os.path.join(shared_dir, "init.conf")
+    marker = os.path.join(shared_dir, "run", "ran")
+    write(conf, "[main]\ngroup = root\n")
+    r = warden.run(["-c", conf, "--", "touch", marker], prefix=AS_NOBODY, cwd=shared_dir)
+    assert r.returncode == 125, (r.returncode, r.err())
+    assert r.err() == f"warden: {GROUP_ROOT}\n", r.err()
+    assert not os.path.exists(marker)
+
+
+@pytest.mark.parametrize("body,message", [
+    ("user = root", "user = root: cannot switch to its groups: Operation not permitted "
+     f"(warden runs as uid {NOBODY} without CAP_SETGID)"),
+    ("supplementary_groups = daemon",
+     "supplementary_groups = daemon: cannot set the groups: Operation not permitted "
+     f"(warden runs as uid {NOBODY} without CAP_SETGID)"),
+    ("rlimit_nofile = 64:1048577",
+     "rlimit_nofile = 64:1048577: cannot set the limit: Operation not permitted "
+     f"(warden runs as uid {NOBODY} without CAP_SYS_RESOURCE)"),
+    ("capabilities = net_bind_service",
+     "capabilities = net_bind_service: cannot drop CAP_CHOWN from the bounding set: "
+     f"Operation not permitted (warden runs as uid {NOBODY} without CAP_SETPCAP)"),
+])
+def test_nonroot_cannot_give(warden, shared_dir, body, message):
+    """Each thing a non-root warden cannot give: named, exit 125, the command never run."""
+    conf = os.path.join(shared_dir, "init.conf")
+    marker = os.path.join(shared_dir, "run", "ran")
+    write(conf, f"[main]\n{body}\n")
+    r = warden.run(["-c", conf, "--", "touch", marker], prefix=AS_NOBODY, cwd=shared_dir)
+    assert r.returncode == 125, (r.returncode, r.err())
+    assert r.err() == f"warden: {message}\n", r.err()
+    assert not os.path.exists(marker)
+
+
+def test_nonroot_what_it_can_give(warden, shared_dir):
+    """What needs no privilege works for a non-root warden: no_new_privileges, a lower
+    limit, a umask."""
+    conf = os.path.join(shared_dir, "init.conf")
+    write(conf, "[main]\nno_new_privileges = yes\nrlimit_nofile = 64:128\numask = 077\n")
+    out = os.path.join(shared_dir, "run", "out")
+    r = warden.run(["-c", conf, "--", "sh", "-c",
+                    f"grep -E '^(Uid|NoNewPrivs|Umask):' /proc/$$/status > {out}; "
+                    f"grep 'open files' /proc/$$/limits >> {out}"],
+                   prefix=AS_NOBODY, cwd=shared_dir)
+    assert r.returncode == 0, (r.returncode, r.err())
+    with open(out) as f:
+        lines = f.read().splitlines()
+    f = fields(lines)
+    assert f["Uid"] == [str(NOBODY)] * 4, lines
+    assert f["NoNewPrivs"] == ["1"], lines
+    assert f["Umask"] == ["0077"], lines
+    assert lines[-1].split()[3:5] == ["64", "128"], lines
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
