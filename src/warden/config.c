@@ -117,6 +117,7 @@ enum global_key {
 	G_CONTROL_GROUP,
 	G_SHUTDOWN_DELAY,
 	G_HTTP,
+	G_RUNTIME_DIRECTORY,
 	NGLOBALKEYS
 };
 
@@ -128,6 +129,7 @@ static const char *const global_keys[NGLOBALKEYS] = {
 	[G_CONTROL_GROUP] = "control_group",
 	[G_SHUTDOWN_DELAY] = "shutdown_delay",
 	[G_HTTP] = "http",
+	[G_RUNTIME_DIRECTORY] = "runtime_directory",
 };
 
 /* The state of one parse. */
@@ -1277,6 +1279,16 @@ static void set_global_key(struct parse *p, int k, const char *v)
 		if (!c->control)
 			fail(p, p->line, "out of memory");
 		break;
+	case G_RUNTIME_DIRECTORY:
+		free(c->runtime_dir);
+		c->runtime_dir = NULL;
+		if (!config_runtime_dir_ok(v))
+			fail(p, p->line,
+			     "runtime_directory '%s' must be an absolute path under %d bytes", v,
+			     CONFIG_RUNTIME_DIR_MAX);
+		else if (!(c->runtime_dir = strdup(v)))
+			fail(p, p->line, "out of memory");
+		break;
 	case G_CONTROL_GROUP: {
 		char line[4096], *fields[4] = {0};
 		unsigned long id;
@@ -1860,6 +1872,11 @@ int config_init_mode(struct config *c, char *const *argv)
 	return 0;
 }
 
+bool config_runtime_dir_ok(const char *dir)
+{
+	return dir[0] == '/' && strlen(dir) < CONFIG_RUNTIME_DIR_MAX;
+}
+
 void config_free_svc(struct svc_conf *s)
 {
 	if (!s->borrowed) {
@@ -1891,5 +1908,6 @@ void config_free(struct config *c)
 	free(c->path);
 	free(c->global_fingerprint);
 	free(c->control);
+	free(c->runtime_dir);
 	memset(c, 0, sizeof(*c));
 }

@@ -158,6 +158,8 @@ struct config {
 	bool force_on_second_stop;  /* a second stop request SIGKILLs everything */
 	enum log_format log_format; /* the default of the services */
 	char *control;		    /* the control socket's path; NULL: the default */
+	char *runtime_dir;	    /* runtime_directory: where warden writes; NULL: none */
+	bool runtime_dir_cli;	    /* ... given as --runtime-directory, over the file's */
 	bool control_off;	    /* control = off */
 	bool has_control_group;
 	gid_t control_gid; /* read-only control for this group */
@@ -174,6 +176,15 @@ struct config {
 	bool svcs_static; /* init mode's one service is not allocated */
 	uint64_t seen;
 };
+
+/*
+ * The longest runtime directory, so that its control.sock fits a socket
+ * address (108 bytes with the NUL).
+ */
+#define CONFIG_RUNTIME_DIR_MAX (108 - (int)sizeof("/control.sock"))
+
+/* Is dir a runtime directory: absolute, short enough? */
+bool config_runtime_dir_ok(const char *dir);
 
 /* Longest error message config_load() writes. */
 #define CONFIG_ERR_MAX 512

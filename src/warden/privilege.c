@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -357,4 +359,25 @@ const char *priv_describe_failure(const struct priv_conf *c, bool has_user, bool
 		break;
 	}
 	return buf;
+}
+
+int priv_runtime_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create the runtime directory %s: %s", dir,
+			 strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "runtime directory %s is not a directory", dir);
+		return -1;
+	}
+	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) < 0) {
+		snprintf(err, errlen, "runtime directory %s is not writable by uid %u: %s", dir,
+			 (unsigned)geteuid(), strerror(errno));
+		return -1;
+	}
+	return 0;
 }

@@ -79,4 +79,11 @@ const char *priv_describe_failure(const struct priv_conf *c, bool has_user, bool
 				  enum wd_spawn_stage stage, int detail, int err, char *buf,
 				  size_t size);
 
+/*
+ * Makes sure dir, the runtime directory, is a directory warden can write
+ * to: creates it (mode 0700, its parent must exist) when missing. Returns
+ * 0, or -1 with the reason in err.
+ */
+int priv_runtime_dir(const char *dir, char *err, size_t errlen);
+
 #endif

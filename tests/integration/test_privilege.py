@@ -7,12 +7,15 @@ warden's 125 (not the 126 of a command that could not be executed)."""
 import json
 import os
 import shutil
+import signal
 import stat
+import subprocess
 import tempfile
+import time
 
 import pytest
 
-from conftest import run_direct
+from conftest import WARDEN, run_direct, wait_for
 from svlib import Sup
 
 pytestmark = pytest.mark.timeout(60)
@@ -254,3 +257,152 @@ def test_nonroot_what_it_can_give(warden, shared_dir):
     assert f["Umask"] == ["0077"], lines
     assert lines[-1].split()[3:5] == ["64", "128"], lines
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+
+
+# --- a non-root warden on a read-only root filesystem ------------------------
+
+def read_only_root(writable=None):
+    """A prefix: a private mount namespace whose / is read-only (WRITABLE, a bind mount of
+    itself, stays writable), then nobody without XDG_RUNTIME_DIR, then warden."""
+    script = "mount --make-rprivate / && "
+    if writable:
+        script += f"mount --bind {writable} {writable} && "
+    script += 'mount -o remount,bind,ro / && exec "$@"'
+    return ("unshare", "-m", "--", "sh", "-c", script, "sh") + AS_NOBODY + \
+        ("env", "-u", "XDG_RUNTIME_DIR")
+
+
+def ctl_as_nobody(*args):
+    r = subprocess.run(list(AS_NOBODY) + [WARDEN, "ctl"] + list(args), capture_output=True,
+                       text=True, timeout=20, stdin=subprocess.DEVNULL)
+    return r
+
+
+def wait_path(path, run, timeout=15):
+    def pred():
+        if os.path.exists(path):
+            return True
+        assert run.running(), (run.status(), run.err())
+        return None
+    wait_for(pred, timeout, f"{path} to exist")
+
+
+def test_runtime_directory_only(warden, shared_dir):
+    """uid 65534, / read-only: with --runtime-directory warden runs, its control socket is
+    DIR/control.sock (warden ctl --runtime-directory finds it), nothing fails for want of
+    a place to write, and at exit DIR holds only what it was asked to write there."""
+    run_dir = os.path.join(shared_dir, "run")
+    conf = os.path.join(shared_dir, "w.conf")
+    write(conf, "[svc]\ncommand = sleep 60\n")
+    events = os.path.join(run_dir, "events")
+    r = warden.start(["-v", "--runtime-directory", run_dir, "--events", events, "-c", conf],
+                     prefix=read_only_root(run_dir), cwd=shared_dir)
+    sock = os.path.join(run_dir, "control.sock")
+    wait_path(sock, r)
+    assert stat.S_ISSOCK(os.stat(sock).st_mode)
+    assert os.stat(sock).st_uid == NOBODY
+    got = None
+    for _ in range(100):
+        got = ctl_as_nobody("--runtime-directory", run_dir, "--json", "status")
+        if got.returncode == 0 and '"running"' in got.stdout:
+            break
+        time.sleep(0.05)
+    assert got.returncode == 0 and '"running"' in got.stdout, (got.stdout, got.stderr)
+    r.kill(signal.SIGTERM)
+    assert r.wait(20) == 0, r.err()
+    assert f"warden: control socket: {sock}\n" in r.err(), r.err()
+    for word in ("cannot", "Read-only", "no control socket", "error"):
+        assert word not in r.err(), r.err()
+    assert sorted(os.listdir(run_dir)) == ["events"], os.listdir(run_dir)
+
+
+def test_runtime_directory_in_init_mode(warden, shared_dir):
+    """[warden] runtime_directory in init mode's file: a control socket there too."""
+    run_dir = os.path.join(shared_dir, "run")
+    conf = os.path.join(shared_dir, "init.conf")
+    write(conf, f"[warden]\nruntime_directory = {run_dir}\n")
+    r = warden.start(["-c", conf, "--", "sleep", "60"], prefix=read_only_root(run_dir),
+                     cwd=shared_dir)
+    sock = os.path.join(run_dir, "control.sock")
+    wait_path(sock, r)
+    got = ctl_as_nobody("--control", sock, "--json", "status")
+    assert got.returncode == 0 and '"main"' in got.stdout, (got.stdout, got.stderr)
+    r.kill(signal.SIGTERM)
+    assert r.wait(20) == 128 + signal.SIGTERM, r.err()
+    assert r.err() == "", r.err()
+    assert os.listdir(run_dir) == []
+
+
+def test_runtime_directory_created(warden, shared_dir):
+    """A missing runtime directory is created, 0700, when its parent is writable."""
+    run_dir = os.path.join(shared_dir, "run", "sub")
+    r = warden.run(["--runtime-directory", run_dir, "--", "true"],
+                   prefix=read_only_root(os.path.join(shared_dir, "run")), cwd=shared_dir)
+    assert r.returncode == 0, r.err()
+    st = os.stat(run_dir)
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == NOBODY
+
+
+def test_runtime_directory_errors(warden, shared_dir):
+    """What warden cannot write: said before anything starts, exit 125."""
+    marker = os.path.join(shared_dir, "run", "ran")
+    ro = os.path.join(shared_dir, "ro")
+    os.mkdir(ro, 0o700)
+    os.chown(ro, NOBODY, NOBODY)
+    cases = [
+        (["--runtime-directory", ro],
+         f"warden: runtime directory {ro} is not writable by uid {NOBODY}: "
+         "Read-only file system\n"),
+        (["--runtime-directory", shared_dir],
+         f"warden: runtime directory {shared_dir} is not writable by uid {NOBODY}: "
+         "Permission denied\n"),
+        (["--runtime-directory", "/nonexistent-wdn/run"],
+         "warden: cannot create the runtime directory /nonexistent-wdn/run: "
+         "No such file or directory\n"),
+        (["--runtime-directory", "/etc/passwd"],
+         "warden: runtime directory /etc/passwd is not a directory\n"),
+    ]
+    for args, message in cases:
+        r = warden.run(args + ["--", "touch", marker],
+                       prefix=read_only_root(os.path.join(shared_dir, "run")),
+                       cwd=shared_dir)
+        assert r.returncode == 125, (args, r.returncode, r.err())
+        assert r.err() == message, r.err()
+    assert not os.path.exists(marker)
+
+
+def test_runtime_directory_usage(tmp_path):
+    r = run_direct(["--runtime-directory", "run", "--", "true"])
+    assert r.returncode == 125
+    assert r.stderr.startswith("warden: --runtime-directory needs an absolute path under "
+                               "94 bytes\n"), r.stderr
+    conf = tmp_path / "w.conf"
+    conf.write_text("[warden]\nruntime_directory = relative\n[svc]\ncommand = true\n")
+    r = run_direct(["--check", "-c", str(conf)])
+    assert r.returncode == 125
+    assert r.stderr == (f"warden: {conf}:2: runtime_directory 'relative' must be an "
+                        "absolute path under 94 bytes\n"), r.stderr
+    r = subprocess.run([WARDEN, "ctl", "--runtime-directory", "x", "status"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2, r
+    assert r.stderr == ("warden ctl: --runtime-directory needs an absolute path under 94 "
+                        "bytes\n"), r.stderr
+
+
+def test_no_runtime_directory_says_so(warden, shared_dir):
+    """Without a runtime directory, a non-root warden on a read-only root cannot make its
+    default control socket: it says why and what to do, and runs the services all the
+    same."""
+    conf = os.path.join(shared_dir, "w.conf")
+    out = os.path.join(shared_dir, "run", "out")
+    write(conf, f"[svc]\ncommand = touch {out}\nrestart = never\n")
+    r = warden.run(["-c", conf], prefix=read_only_root(os.path.join(shared_dir, "run")),
+                   cwd=shared_dir)
+    assert r.returncode == 0, r.err()
+    assert os.path.exists(out)
+    lines = r.err().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"warden: no control socket: "), lines
+    assert "/tmp/warden-65534/control.sock: Read-only file system (give warden a directory " \
+        "it can write: runtime_directory or --runtime-directory; or control = off)" \
+        in lines[0], lines
