@@ -6,6 +6,7 @@ warden's 125 (not the 126 of a command that could not be executed)."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -406,3 +407,45 @@ def test_no_runtime_directory_says_so(warden, shared_dir):
     assert "/tmp/warden-65534/control.sock: Read-only file system (give warden a directory " \
         "it can write: runtime_directory or --runtime-directory; or control = off)" \
         in lines[0], lines
+
+
+# --- the threat model (warden(7), THREAT MODEL) ----------------------------------
+
+def test_notify_from_a_gone_sender_of_another_user_is_ignored(warden):
+    """A sender that has exited by the time warden reads its datagram cannot be placed in
+    the service's tree: it is believed only when it ran as the service's user. Many
+    short-lived root senders outside the tree of a service that runs as nobody: none is
+    obeyed, whether warden read them before or after they exited."""
+    sockfile = warden.path("a.sock")
+    done = warden.path("b.done")
+    sdnotify = os.path.join(os.environ["WARDEN_HELPERS"], "sdnotify")
+    b = warden.path("b.sh")
+    b.write_text(f"""#!/bin/sh
+while [ ! -s {sockfile} ]; do sleep 0.02; done
+export NOTIFY_SOCKET=$(cat {sockfile})
+i=0
+while [ $i -lt 60 ]; do {sdnotify} 'notify:READY=1' 'notify:STATUS=forged'; i=$((i+1)); done
+touch {done}
+exec sleep 60
+""")
+    os.chmod(b, 0o755)
+    sup = Sup(warden, f"""
+        [a]
+        command = {sdnotify} env sleep:30000
+        user = nobody
+        ready = notify
+        ready_timeout = 4s
+        restart = never
+        [b]
+        command = {b}
+        """)
+    pat = re.compile(r"^a \| env NOTIFY_SOCKET=(\S+) ", re.M)
+    name = wait_for(lambda: pat.search(sup.out()), 10, "a's env line").group(1)
+    sockfile.write_text(name)
+    wait_for(lambda: done.exists() or None, 20, "b's 60 senders")
+    stopping = sup.wait_event("service.stopping", "a", timeout=10)
+    assert stopping["reason"] == "not ready in time", stopping
+    assert not sup.select("service.ready", "a"), "a READY=1 from a gone root sender was obeyed"
+    assert not sup.select("service.status", "a"), "a STATUS= from a gone root sender was obeyed"
+    sup.wait_event("service.failed", "a")
+    assert sup.stop() == 0, sup.err()
