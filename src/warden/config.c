@@ -1424,12 +1424,19 @@ static void section(struct parse *p, const char *name)
 		fail(p, p->line, "too many services (at most %d)", MAX_SERVICES);
 		return;
 	}
-	n = realloc(c->svcs, (c->nsvcs + 1) * sizeof(*n));
-	if (!n) {
-		fail(p, p->line, "out of memory");
-		return;
+	/*
+	 * Room doubles whenever the count reaches a power of two: a file of
+	 * MAX_SERVICES sections copies the array a dozen times, not thousands.
+	 */
+	n = c->svcs;
+	if ((c->nsvcs & (c->nsvcs - 1)) == 0) {
+		n = realloc(c->svcs, (c->nsvcs ? 2 * c->nsvcs : 1) * sizeof(*n));
+		if (!n) {
+			fail(p, p->line, "out of memory");
+			return;
+		}
+		c->svcs = n;
 	}
-	c->svcs = n;
 	memset(&n[c->nsvcs], 0, sizeof(*n));
 	svc_defaults(&n[c->nsvcs], c->log_format);
 	n[c->nsvcs].name = strdup(name);
