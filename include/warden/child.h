@@ -40,6 +40,48 @@ enum wd_spawn_stage {
 	WD_STAGE_CHDIR,
 	WD_STAGE_CREDENTIALS,
 	WD_STAGE_EXEC,
+	/* Only with a privilege (struct wd_privilege): its detail says which item. */
+	WD_STAGE_RLIMIT,       /* detail: the index in rlimits */
+	WD_STAGE_CAPABILITIES, /* detail: the capability, or -1 for the sets as a whole */
+	WD_STAGE_NO_NEW_PRIVS,
+};
+
+/* The detail of a WD_STAGE_CREDENTIALS failure: which call failed. */
+enum {
+	WD_CREDS_GROUPS = 0, /* setgroups() */
+	WD_CREDS_GID = 1,    /* setgid() */
+	WD_CREDS_UID = 2,    /* setuid() */
+};
+
+/* One resource limit of a child: setrlimit(resource, &limit). */
+struct wd_rlimit {
+	int resource; /* RLIMIT_* */
+	struct rlimit limit;
+};
+
+/*
+ * What a child keeps of privilege, on top of its credentials (wd_spawn's
+ * set_creds): applied in the child before exec, in this order:
+ * - rlimits, each set with setrlimit() before the credentials change (a
+ *   hard limit can be raised only with CAP_SYS_RESOURCE);
+ * - with set_caps, every capability not in caps dropped from the bounding
+ *   set (needs CAP_SETPCAP unless already gone), before the credentials
+ *   change; the permitted set kept across it (PR_SET_KEEPCAPS); then the
+ *   effective, permitted and inheritable sets made exactly caps, and caps
+ *   raised in the ambient set, so that a non-root user keeps them across
+ *   exec (each needs to be in the permitted set: a capability the caller
+ *   does not have cannot be given);
+ * - with no_new_privs, PR_SET_NO_NEW_PRIVS: exec never grants privilege
+ *   again (setuid files, file capabilities).
+ * A failure reports its stage and which item (wd_spawn_outcome_detail()).
+ */
+struct wd_privilege {
+	const struct wd_rlimit *rlimits;
+	size_t nrlimits;
+	bool set_caps;
+	uint64_t caps; /* bit N: capability N */
+	bool no_new_privs;
+	void *reserved[4]; /* zero */
 };
 
 /*
@@ -100,6 +142,8 @@ struct wd_spawn {
 	 * (stage WD_STAGE_SETUP). Ignored without the flag.
 	 */
 	int cgroup_fd;
+	/* Resource limits, capabilities, no_new_privs; NULL: none of it. */
+	const struct wd_privilege *privilege;
 	/* Room to grow without breaking the ABI: zero, as the initialisers leave it. */
 	void *reserved[7];
 };
@@ -175,6 +219,14 @@ int wd_spawn_start(const struct wd_spawn *opts, struct wd_spawn_pending *ret);
  * async-signal-safe.
  */
 int wd_spawn_outcome(int fd, enum wd_spawn_stage *ret_stage);
+
+/*
+ * wd_spawn_outcome(), and on failure also *ret_detail: which item of the
+ * stage failed (WD_CREDS_* for WD_STAGE_CREDENTIALS, the index in rlimits
+ * for WD_STAGE_RLIMIT, the capability for WD_STAGE_CAPABILITIES), -1 when
+ * the stage has no items. Thread-safe; async-signal-safe.
+ */
+int wd_spawn_outcome_detail(int fd, enum wd_spawn_stage *ret_stage, int *ret_detail);
 
 /* One reaped child. */
 struct wd_exit {

@@ -24,7 +24,92 @@ extern char **environ;
 struct spawn_failure {
 	int stage;
 	int err;
+	int detail; /* which item of the stage, or -1 */
 };
+
+/* The kernel's capget()/capset() structs, version 3 (64-bit sets in two halves). */
+#define CAPS_VERSION_3 0x20080522
+struct caps_header {
+	uint32_t version;
+	int pid;
+};
+struct caps_data {
+	uint32_t effective, permitted, inheritable;
+};
+
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#endif
+#ifndef PR_CAPBSET_DROP
+#define PR_CAPBSET_READ 23
+#define PR_CAPBSET_DROP 24
+#endif
+#ifndef PR_SET_NO_NEW_PRIVS
+#define PR_SET_NO_NEW_PRIVS 38
+#endif
+#ifndef PR_SET_KEEPCAPS
+#define PR_SET_KEEPCAPS 8
+#endif
+
+/*
+ * Drops from the bounding set every capability not in caps: the kernel's
+ * last one is the first that PR_CAPBSET_READ refuses. Returns 0, or the
+ * capability that could not be dropped with errno set.
+ */
+static int drop_bounding(uint64_t caps, int *ret_cap)
+{
+	int cap, r;
+
+	for (cap = 0; cap < 64; cap++) {
+		r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+		if (r < 0)
+			break; /* past the kernel's last capability */
+		if (r == 0 || (caps >> cap) & 1)
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			*ret_cap = cap;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Makes the effective, permitted and inheritable sets exactly caps, then
+ * raises caps in the ambient set. Returns 0, or -1 with errno set and the
+ * capability at fault (-1: the sets as a whole) in *ret_cap.
+ */
+static int set_caps(uint64_t caps, int *ret_cap)
+{
+	struct caps_header h = {CAPS_VERSION_3, 0};
+	struct caps_data d[2];
+	int cap;
+
+	*ret_cap = -1;
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	/* A capability the process does not have cannot be kept: name it. */
+	for (cap = 0; cap < 64; cap++)
+		if ((caps >> cap) & 1 && !((d[cap / 32].permitted >> (cap % 32)) & 1)) {
+			*ret_cap = cap;
+			errno = EPERM;
+			return -1;
+		}
+	d[0].effective = d[0].permitted = d[0].inheritable = (uint32_t)caps;
+	d[1].effective = d[1].permitted = d[1].inheritable = (uint32_t)(caps >> 32);
+	h.version = CAPS_VERSION_3;
+	h.pid = 0;
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -1;
+	for (cap = 0; cap < 64; cap++)
+		if ((caps >> cap) & 1 &&
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) {
+			*ret_cap = cap;
+			return -1;
+		}
+	return 0;
+}
 
 /*
  * Closes every fd from lowfd up but keep, in a forked child: only
@@ -165,8 +250,10 @@ static int child_enter_cgroup(int cgroup_fd)
 /* Everything between fork() and exec(): async-signal-safe calls only. */
 static void child_run(const struct wd_spawn *o, int errpipe, pid_t parent, int cgroup_fd)
 {
-	struct spawn_failure f = {WD_STAGE_SETUP, 0};
+	struct spawn_failure f = {WD_STAGE_SETUP, 0, -1};
+	const struct wd_privilege *pv = o->privilege;
 	sigset_t empty;
+	size_t i;
 	int r;
 
 	if (cgroup_fd >= 0) {
@@ -208,14 +295,51 @@ static void child_run(const struct wd_spawn *o, int errpipe, pid_t parent, int c
 		f.stage = WD_STAGE_CHDIR;
 		goto fail_errno;
 	}
+	if (pv) {
+		/* Before the credentials change: raising a hard limit needs root's rights. */
+		f.stage = WD_STAGE_RLIMIT;
+		for (i = 0; i < pv->nrlimits; i++) {
+			f.detail = (int)i;
+			if (setrlimit(pv->rlimits[i].resource, &pv->rlimits[i].limit) < 0)
+				goto fail_errno;
+		}
+		f.stage = WD_STAGE_CAPABILITIES;
+		f.detail = -1;
+		if (pv->set_caps && drop_bounding(pv->caps, &f.detail) < 0)
+			goto fail_errno;
+		/* The permitted set survives the switch to another user: trimmed after it. */
+		if (pv->set_caps && o->set_creds && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+			goto fail_errno;
+		f.stage = WD_STAGE_SETUP;
+	}
 	if (o->set_creds) {
 		/*
 		 * The system calls themselves: the C library's wrappers would tell
 		 * every other thread to follow, and this child has none.
 		 */
 		f.stage = WD_STAGE_CREDENTIALS;
-		if (syscall(SYS_setgroups, o->ngroups, o->groups) < 0 ||
-		    syscall(SYS_setgid, o->gid) < 0 || syscall(SYS_setuid, o->uid) < 0)
+		f.detail = WD_CREDS_GROUPS;
+		if (syscall(SYS_setgroups, o->ngroups, o->groups) < 0)
+			goto fail_errno;
+		f.detail = WD_CREDS_GID;
+		if (syscall(SYS_setgid, o->gid) < 0)
+			goto fail_errno;
+		f.detail = WD_CREDS_UID;
+		if (syscall(SYS_setuid, o->uid) < 0)
+			goto fail_errno;
+		f.stage = WD_STAGE_SETUP;
+		f.detail = -1;
+	}
+	if (pv && pv->set_caps) {
+		f.stage = WD_STAGE_CAPABILITIES;
+		if (set_caps(pv->caps, &f.detail) < 0)
+			goto fail_errno;
+		f.stage = WD_STAGE_SETUP;
+		f.detail = -1;
+	}
+	if (pv && pv->no_new_privs) {
+		f.stage = WD_STAGE_NO_NEW_PRIVS;
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 			goto fail_errno;
 		f.stage = WD_STAGE_SETUP;
 	}
@@ -399,7 +523,7 @@ int wd_spawn_start(const struct wd_spawn *opts, struct wd_spawn_pending *ret)
 	return 0;
 }
 
-int wd_spawn_outcome(int fd, enum wd_spawn_stage *ret_stage)
+int wd_spawn_outcome_detail(int fd, enum wd_spawn_stage *ret_stage, int *ret_detail)
 {
 	struct spawn_failure f;
 	ssize_t n;
@@ -414,10 +538,19 @@ int wd_spawn_outcome(int fd, enum wd_spawn_stage *ret_stage)
 	/* A report is written whole (it is far below PIPE_BUF) or not at all. */
 	if (n != (ssize_t)sizeof(f)) {
 		*ret_stage = WD_STAGE_SETUP;
+		*ret_detail = -1;
 		return -EIO;
 	}
 	*ret_stage = (enum wd_spawn_stage)f.stage;
+	*ret_detail = f.detail;
 	return -(f.err ? f.err : EIO);
+}
+
+int wd_spawn_outcome(int fd, enum wd_spawn_stage *ret_stage)
+{
+	int detail;
+
+	return wd_spawn_outcome_detail(fd, ret_stage, &detail);
 }
 
 int wd_reap(struct wd_exit *ret)

@@ -19,9 +19,10 @@
 
 static const char usage[] =
 	"Usage: warden [OPTIONS] [--] COMMAND [ARG...]\n"
-	"       warden [-v] [--events DEST] [--control PATH] [--http ADDR:PORT] [--check] -c FILE\n"
+	"       warden [-v] [--events DEST] [--control PATH] [--runtime-directory DIR]\n"
+	"              [--http ADDR:PORT] [--check] -c FILE\n"
 	"       warden [OPTIONS] [--check] -c FILE [--] COMMAND [ARG...]\n"
-	"       warden ctl [--control PATH] VERB [ARG...]\n"
+	"       warden ctl [--control PATH | --runtime-directory DIR] VERB [ARG...]\n"
 	"Run COMMAND as a well-behaved PID 1: reap every zombie, forward signals,\n"
 	"and when COMMAND exits, stop what it left behind and exit with its status.\n"
 	"With -c, run the services that FILE describes (see warden.conf(5)).\n"
@@ -32,8 +33,14 @@ static const char usage[] =
 	"      --check              with -c: check FILE (and COMMAND's settings) and exit\n"
 	"      --control PATH       a control socket for warden ctl (see warden-ctl(1));\n"
 	"                           in init mode COMMAND is the service 'main'\n"
+	"      --runtime-directory DIR\n"
+	"                           the only place warden writes to (its control socket\n"
+	"                           DIR/control.sock); it must be writable by warden\n"
 	"      --http ADDR:PORT     serve /livez, /readyz, /metrics and /status over HTTP on\n"
-	"                           ADDR:PORT (127.0.0.1:9100, [::1]:9100; see warden(7))\n"
+	"                           ADDR:PORT (127.0.0.1:9100, [::1]:9100; see warden(7))\n";
+
+/* The rest: C99 promises string literals of 4095 characters only. */
+static const char usage_more[] =
 	"  -g, --group              forward signals to COMMAND's whole process group\n"
 	"  -r, --rewrite FROM:TO    forward signal FROM as TO (TO 0 drops it); repeatable\n"
 	"  -p, --pdeathsig SIG      get SIG when warden's parent dies, and forward it\n"
@@ -89,6 +96,7 @@ enum {
 	OPT_HTTP,
 	OPT_HEALTH,
 	OPT_CGROUP,
+	OPT_RUNTIME_DIR,
 };
 
 static const struct option options[] = {
@@ -105,6 +113,7 @@ static const struct option options[] = {
 	{"config", required_argument, NULL, 'c'},
 	{"check", no_argument, NULL, OPT_CHECK},
 	{"control", required_argument, NULL, OPT_CONTROL},
+	{"runtime-directory", required_argument, NULL, OPT_RUNTIME_DIR},
 	{"shutdown-delay", required_argument, NULL, OPT_SHUTDOWN_DELAY},
 	{"ready", required_argument, NULL, OPT_READY},
 	{"http", required_argument, NULL, OPT_HTTP},
@@ -295,6 +304,13 @@ int cli_parse(int argc, char **argv, struct cmdline *o)
 					"--control needs an absolute path under 108 bytes");
 			o->control = optarg;
 			break;
+		case OPT_RUNTIME_DIR:
+			if (!config_runtime_dir_ok(optarg))
+				return usage_error(
+					"--runtime-directory needs an absolute path under %d bytes",
+					CONFIG_RUNTIME_DIR_MAX);
+			o->runtime_dir = optarg;
+			break;
 		case OPT_HTTP: {
 			struct sockaddr_storage sa;
 			socklen_t len;
@@ -313,6 +329,7 @@ int cli_parse(int argc, char **argv, struct cmdline *o)
 			break;
 		case 'h':
 			fputs(usage, stdout);
+			fputs(usage_more, stdout);
 			return 0;
 		case 'V':
 			version = true;

@@ -28,12 +28,13 @@ struct cmdline {
 	enum leftovers leftovers;
 	int preserve_fds;
 	const char *events;
-	const char *config;  /* -c: supervisor mode */
-	const char *control; /* --control PATH */
-	const char *http;    /* --http ADDR:PORT (checked) */
-	bool check;	     /* --check: validate the config and exit */
-	const char *health;  /* --health SPEC: main's health check */
-	int cgroup;	     /* --cgroup: CMD_CGROUP_* */
+	const char *config;	 /* -c: supervisor mode */
+	const char *control;	 /* --control PATH */
+	const char *runtime_dir; /* --runtime-directory DIR (checked) */
+	const char *http;	 /* --http ADDR:PORT (checked) */
+	bool check;		 /* --check: validate the config and exit */
+	const char *health;	 /* --health SPEC: main's health check */
+	int cgroup;		 /* --cgroup: CMD_CGROUP_* */
 
 	/* Init mode's settings that a file's key can also set. */
 	uint64_t shutdown_delay; /* ns */

@@ -62,11 +62,14 @@ enum svc_key {
 	K_MEMORY_MAX,
 	K_PIDS_MAX,
 	K_CPU_WEIGHT,
+	K_SUPPLEMENTARY_GROUPS,
+	K_NO_NEW_PRIVILEGES,
+	K_CAPABILITIES,
 	NSVCKEYS
 };
 
-/* struct svc_conf's seen has a bit for each key. */
-_Static_assert(NSVCKEYS <= 64, "the service keys fit in svc_conf.seen");
+/* A service's keys are bits of its 64-bit seen mask (rlimit_* are kept apart). */
+_Static_assert(NSVCKEYS <= 64, "every service key has a bit in svc_conf.seen");
 
 static const char *const svc_keys[NSVCKEYS] = {
 	[K_COMMAND] = "command",
@@ -107,6 +110,9 @@ static const char *const svc_keys[NSVCKEYS] = {
 	[K_MEMORY_MAX] = "memory_max",
 	[K_PIDS_MAX] = "pids_max",
 	[K_CPU_WEIGHT] = "cpu_weight",
+	[K_SUPPLEMENTARY_GROUPS] = "supplementary_groups",
+	[K_NO_NEW_PRIVILEGES] = "no_new_privileges",
+	[K_CAPABILITIES] = "capabilities",
 };
 
 enum global_key {
@@ -118,6 +124,7 @@ enum global_key {
 	G_SHUTDOWN_DELAY,
 	G_HTTP,
 	G_CGROUP,
+	G_RUNTIME_DIRECTORY,
 	NGLOBALKEYS
 };
 
@@ -132,6 +139,7 @@ static const char *const global_keys[NGLOBALKEYS] = {
 	[G_SHUTDOWN_DELAY] = "shutdown_delay",
 	[G_HTTP] = "http",
 	[G_CGROUP] = "cgroup",
+	[G_RUNTIME_DIRECTORY] = "runtime_directory",
 };
 
 /* The state of one parse. */
@@ -543,6 +551,7 @@ static void set_user(struct parse *p, struct svc_conf *s, const char *v)
 		return;
 	}
 	s->has_user = true;
+	priv_keep_text(s->priv.user, v);
 }
 
 static void set_group(struct parse *p, struct svc_conf *s, const char *v)
@@ -561,6 +570,48 @@ static void set_group(struct parse *p, struct svc_conf *s, const char *v)
 	}
 	s->gid = (gid_t)id;
 	s->has_group = true;
+	priv_keep_text(s->priv.group, v);
+}
+
+/*
+ * supplementary_groups = NAME...: exactly these groups (names or numbers),
+ * in place of the ones the user's entry in the group file gives.
+ */
+static void set_supplementary(struct parse *p, struct svc_conf *s, const char *v)
+{
+	char line[4096], *fields[4] = {0};
+	const char *err = NULL;
+	char **words = split_words(v, &err);
+	unsigned long id;
+	size_t i;
+
+	if (!words) {
+		fail(p, p->line, "invalid supplementary_groups: %s", err);
+		return;
+	}
+	for (i = 0; words[i]; i++) {
+		if (i >= PRIV_GROUPS_MAX) {
+			fail(p, p->line, "too many supplementary_groups (at most %d)",
+			     PRIV_GROUPS_MAX);
+			break;
+		}
+		if (db_lookup(group_path(), words[i], line, sizeof(line), fields, 4) == 0) {
+			if (parse_uint(fields[2], UINT_MAX, 10, &id) < 0) {
+				fail(p, p->line, "group '%s' has a malformed entry in %s", words[i],
+				     group_path());
+				break;
+			}
+		} else if (parse_uint(words[i], UINT_MAX - 1, 10, &id) < 0) {
+			fail(p, p->line, "unknown group '%s' in supplementary_groups (not in %s)",
+			     words[i], group_path());
+			break;
+		}
+		s->priv.supp_gids[i] = (gid_t)id;
+	}
+	s->priv.nsupp = i;
+	s->priv.has_supp = true;
+	priv_keep_text(s->priv.supp, v);
+	strv_free(words);
 }
 
 static void set_duration(struct parse *p, const char *key, const char *v, uint64_t *ret)
@@ -1029,6 +1080,22 @@ static void set_svc_key(struct parse *p, struct svc_conf *s, int k, const char *
 		strv_free(words);
 		break;
 	}
+	case K_SUPPLEMENTARY_GROUPS:
+		set_supplementary(p, s, v);
+		break;
+	case K_NO_NEW_PRIVILEGES:
+		if (parse_bool(v, &s->priv.no_new_privs) < 0)
+			fail(p, p->line, "invalid no_new_privileges '%s' (expected yes or no)", v);
+		break;
+	case K_CAPABILITIES: {
+		char why[CONFIG_ERR_MAX - 64];
+
+		if (priv_parse_caps(v, &s->priv.caps, why, sizeof(why)) < 0)
+			fail(p, p->line, "invalid capabilities: %s", why);
+		s->priv.has_caps = true;
+		priv_keep_text(s->priv.caps_text, v);
+		break;
+	}
 	case K_UMASK:
 		if (parse_uint(v, 0777, 8, &n) < 0)
 			fail(p, p->line, "invalid umask '%s' (expected octal, e.g. 022)", v);
@@ -1255,6 +1322,16 @@ static void set_global_key(struct parse *p, int k, const char *v)
 		if (!c->control)
 			fail(p, p->line, "out of memory");
 		break;
+	case G_RUNTIME_DIRECTORY:
+		free(c->runtime_dir);
+		c->runtime_dir = NULL;
+		if (!config_runtime_dir_ok(v))
+			fail(p, p->line,
+			     "runtime_directory '%s' must be an absolute path under %d bytes", v,
+			     CONFIG_RUNTIME_DIR_MAX);
+		else if (!(c->runtime_dir = strdup(v)))
+			fail(p, p->line, "out of memory");
+		break;
 	case G_CONTROL_GROUP: {
 		char line[4096], *fields[4] = {0};
 		unsigned long id;
@@ -1398,17 +1475,56 @@ static void section(struct parse *p, const char *name)
 		fail(p, p->line, "too many services (at most %d)", MAX_SERVICES);
 		return;
 	}
-	n = realloc(c->svcs, (c->nsvcs + 1) * sizeof(*n));
-	if (!n) {
-		fail(p, p->line, "out of memory");
-		return;
+	/*
+	 * Room doubles whenever the count reaches a power of two: a file of
+	 * MAX_SERVICES sections copies the array a dozen times, not thousands.
+	 */
+	n = c->svcs;
+	if ((c->nsvcs & (c->nsvcs - 1)) == 0) {
+		n = realloc(c->svcs, (c->nsvcs ? 2 * c->nsvcs : 1) * sizeof(*n));
+		if (!n) {
+			fail(p, p->line, "out of memory");
+			return;
+		}
+		c->svcs = n;
 	}
-	c->svcs = n;
 	memset(&n[c->nsvcs], 0, sizeof(*n));
 	svc_defaults(&n[c->nsvcs], c->log_format);
 	n[c->nsvcs].name = strdup(name);
 	n[c->nsvcs].line = p->line;
 	p->cur = (int)c->nsvcs++;
+}
+
+/*
+ * rlimit_NAME = SOFT[:HARD], one key per resource prlimit(1) names: kept
+ * out of the key table, whose keys each take a bit of the seen mask.
+ */
+static int rlimit_key(struct parse *p, const char *sect, const char *name, const char *value)
+{
+	struct svc_conf *s = &p->c->svcs[p->cur];
+	int resource = priv_rlimit_resource(name);
+	char why[CONFIG_ERR_MAX - 64];
+	struct rlimit rl;
+
+	if (resource < 0) {
+		fail(p, p->line,
+		     "unknown key '%s' in [%s] (resource limits: rlimit_as, core, cpu, data, "
+		     "fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, "
+		     "sigpending, stack)",
+		     name, sect);
+		return 1;
+	}
+	if (priv_parse_rlimit(value, &rl, why, sizeof(why)) < 0) {
+		fail(p, p->line, "invalid %s: %s", name, why);
+		return 1;
+	}
+	if (priv_set_rlimit(&s->priv, resource, &rl) < 0) {
+		fail(p, p->line, "duplicate key '%s' in [%s]", name, sect);
+		return 1;
+	}
+	if (fingerprint_add(&s->fingerprint, name, value) < 0)
+		fail(p, p->line, "out of memory");
+	return 1;
 }
 
 static int handler(void *user, const char *sect, const char *name, const char *value)
@@ -1443,6 +1559,8 @@ static int handler(void *user, const char *sect, const char *name, const char *v
 		seen = &p->c->svcs[p->cur].seen;
 		fp = &p->c->svcs[p->cur].fingerprint;
 	}
+	if (p->cur >= 0 && strncmp(name, "rlimit_", 7) == 0)
+		return rlimit_key(p, sect, name, value);
 	k = find_key(name, keys, nkeys);
 	if (k < 0) {
 		const char *near = closest(name, keys, nkeys);
@@ -1812,6 +1930,11 @@ int config_init_mode(struct config *c, char *const *argv)
 	return 0;
 }
 
+bool config_runtime_dir_ok(const char *dir)
+{
+	return dir[0] == '/' && strlen(dir) < CONFIG_RUNTIME_DIR_MAX;
+}
+
 void config_free_svc(struct svc_conf *s)
 {
 	if (!s->borrowed) {
@@ -1843,5 +1966,6 @@ void config_free(struct config *c)
 	free(c->path);
 	free(c->global_fingerprint);
 	free(c->control);
+	free(c->runtime_dir);
 	memset(c, 0, sizeof(*c));
 }

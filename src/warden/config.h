@@ -17,6 +17,8 @@
 
 #include <warden/signals.h>
 
+#include "privilege.h"
+
 enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER };
 enum svc_type { SVC_SIMPLE, SVC_ONESHOT };
 enum ready_kind { READY_NONE, READY_NOTIFY, READY_FD, READY_EXEC, READY_TCP };
@@ -77,6 +79,8 @@ struct svc_conf {
 	char **env; /* KEY=VALUE, added to the inherited environment */
 	size_t nenv;
 	int umask; /* -1: inherited */
+	/* supplementary_groups, capabilities, no_new_privileges, rlimit_*; names as written */
+	struct priv_conf priv;
 	enum restart_policy restart;
 	uint64_t restart_delay, restart_delay_max, restart_reset; /* ns */
 	unsigned start_limit;					  /* 0: none */
@@ -159,6 +163,8 @@ struct config {
 	bool force_on_second_stop;  /* a second stop request SIGKILLs everything */
 	enum log_format log_format; /* the default of the services */
 	char *control;		    /* the control socket's path; NULL: the default */
+	char *runtime_dir;	    /* runtime_directory: where warden writes; NULL: none */
+	bool runtime_dir_cli;	    /* ... given as --runtime-directory, over the file's */
 	bool control_off;	    /* control = off */
 	bool has_control_group;
 	gid_t control_gid;  /* read-only control for this group */
@@ -177,6 +183,15 @@ struct config {
 	bool svcs_static; /* init mode's one service is not allocated */
 	uint64_t seen;
 };
+
+/*
+ * The longest runtime directory, so that its control.sock fits a socket
+ * address (108 bytes with the NUL).
+ */
+#define CONFIG_RUNTIME_DIR_MAX (108 - (int)sizeof("/control.sock"))
+
+/* Is dir a runtime directory: absolute, short enough? */
+bool config_runtime_dir_ok(const char *dir);
 
 /* Longest error message config_load() writes. */
 #define CONFIG_ERR_MAX 512

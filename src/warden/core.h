@@ -142,6 +142,7 @@ struct svc {
 	struct rusage last_rusage;
 	int exec_error;			/* errno of the last run's failed start, 0 when it exec'd */
 	enum wd_spawn_stage exec_stage; /* where it failed */
+	char exec_reason[256];		/* why, in the config's words: key = value: reason */
 	wd_io spawn_io;			/* the spawn's report pipe, until the exec is known */
 	unsigned restarts;
 	uint64_t delay;	  /* the next restart delay */

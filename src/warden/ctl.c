@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "control.h"
 #include "ctlproto.h"
 
@@ -20,7 +21,7 @@
 #define REPLY_MAX (64 << 20)
 
 static const char usage[] =
-	"Usage: warden ctl [--control PATH] [--json] VERB [ARG...]\n"
+	"Usage: warden ctl [--control PATH | --runtime-directory DIR] [--json] VERB [ARG...]\n"
 	"Ask a running warden (warden -c FILE) what it does, or act on its services.\n"
 	"\n"
 	"  status [SERVICE...]        a table of the services (--json: the raw reply)\n"
@@ -39,6 +40,9 @@ static const char usage[] =
 	"\n"
 	"  --control PATH   the socket (default: /run/warden/control.sock as root,\n"
 	"                   else $XDG_RUNTIME_DIR/warden/control.sock)\n"
+	"  --runtime-directory DIR\n"
+	"                   the socket of a warden run with that runtime directory:\n"
+	"                   DIR/control.sock\n"
 	"  --json           print the reply as it came (JSON)\n"
 	"\n"
 	"Exit status: 0 done; 1 the request failed; 2 bad usage or request; 3 no such\n"
@@ -412,6 +416,15 @@ int ctl_main(int argc, char **argv)
 			json = true;
 		} else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc && !line[0]) {
 			path = argv[++i];
+		} else if (strcmp(argv[i], "--runtime-directory") == 0 && i + 1 < argc &&
+			   !line[0]) {
+			if (!config_runtime_dir_ok(argv[++i]))
+				return die(CTL_EUSAGE,
+					   "--runtime-directory needs an absolute path under %d "
+					   "bytes",
+					   CONFIG_RUNTIME_DIR_MAX);
+			snprintf(def, sizeof(def), "%s/control.sock", argv[i]);
+			path = def;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			fputs(usage, stdout);
 			return 0;

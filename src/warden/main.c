@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <warden/signals.h>
@@ -10,6 +11,7 @@
 #include "control.h"
 #include "diag.h"
 #include "log.h"
+#include "privilege.h"
 #include "supervisor.h"
 
 /* The basename warden was invoked under: tini, docker-init and dumb-init take their command lines.
@@ -81,6 +83,27 @@ int main(int argc, char **argv)
 			       cl.config, cl.argv[0]);
 			config_free(&conf);
 			return 0;
+		}
+	}
+	/* --runtime-directory wins over the file's runtime_directory. */
+	if (cl.runtime_dir) {
+		free(conf.runtime_dir);
+		conf.runtime_dir = strdup(cl.runtime_dir);
+		conf.runtime_dir_cli = true;
+		if (!conf.runtime_dir) {
+			log_error("out of memory");
+			config_free(&conf);
+			return EXIT_WARDEN;
+		}
+	}
+	/* Where warden writes: checked before anything has started. */
+	if (conf.runtime_dir) {
+		char err[CONFIG_ERR_MAX];
+
+		if (priv_runtime_dir(conf.runtime_dir, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			config_free(&conf);
+			return EXIT_WARDEN;
 		}
 	}
 	/* A bad destination fails here, before anything has started. */

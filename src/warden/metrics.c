@@ -546,7 +546,7 @@ static const struct {
 	 false},
 	{{"warden_service_last_exit_code", GAUGE,
 	  "Exit code of the service's last run (128+N for signal N, 126/127 when it could not "
-	  "execute); 0 before the first."},
+	  "execute, 125 when it could not be set up); 0 before the first."},
 	 emit_last_exit,
 	 false},
 	{{"warden_service_start_time_seconds", GAUGE,

@@ -117,7 +117,7 @@ int notify_open(const char *prefix, const char *name, char *ret_name)
 	return fd;
 }
 
-ssize_t notify_recv(int fd, char *buf, size_t size, pid_t *ret_pid)
+ssize_t notify_recv(int fd, char *buf, size_t size, pid_t *ret_pid, uid_t *ret_uid)
 {
 	union {
 		struct cmsghdr h;
@@ -138,6 +138,7 @@ ssize_t notify_recv(int fd, char *buf, size_t size, pid_t *ret_pid)
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	*ret_pid = 0;
+	*ret_uid = (uid_t)-1;
 	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET)
 			continue;
@@ -147,6 +148,7 @@ ssize_t notify_recv(int fd, char *buf, size_t size, pid_t *ret_pid)
 
 			memcpy(&uc, CMSG_DATA(c), sizeof(uc));
 			*ret_pid = uc.pid;
+			*ret_uid = uc.uid;
 			have_cred = true;
 		} else if (c->cmsg_type == SCM_RIGHTS) {
 			/* BARRIER=1 waits for its fd to close; nothing else may keep one. */
@@ -160,8 +162,10 @@ ssize_t notify_recv(int fd, char *buf, size_t size, pid_t *ret_pid)
 			}
 		}
 	}
-	if (!have_cred)
+	if (!have_cred) {
 		*ret_pid = 0;
+		*ret_uid = (uid_t)-1;
+	}
 	if ((size_t)n > size || (mh.msg_flags & MSG_TRUNC))
 		return -EMSGSIZE;
 	return n;

@@ -39,8 +39,9 @@ int notify_open(const char *prefix, const char *name, char *ret_name);
 /*
  * Receives one datagram. Descriptors that came with it are closed. Returns
  * its length (with the sender's pid in *ret_pid, 0 when it is in another
- * pid namespace), -EAGAIN when there is none, or -errno.
+ * pid namespace, and its uid in *ret_uid, as the kernel vouches for them),
+ * -EAGAIN when there is none, or -errno.
  */
-ssize_t notify_recv(int fd, char *buf, size_t size, pid_t *ret_pid);
+ssize_t notify_recv(int fd, char *buf, size_t size, pid_t *ret_pid, uid_t *ret_uid);
 
 #endif

@@ -221,12 +221,15 @@ void readiness_start(struct svc *s, int ready_fd)
 /* --- notify ------------------------------------------------------------------ */
 
 /*
- * May a notify message from pid speak for s? Yes when pid is s's main
- * process or below it, or has already exited (a short-lived
- * systemd-notify). Walks up /proc, a bounded number of steps.
+ * May a notify message from pid (of user uid, both as the kernel vouches
+ * for them) speak for s? Yes when pid is s's main process or below it, or
+ * has already exited (a short-lived systemd-notify: its ancestry is gone)
+ * and ran as the user the service runs as. Walks up /proc, a bounded
+ * number of steps.
  */
-static bool in_tree(const struct svc *s, pid_t pid)
+static bool in_tree(const struct svc *s, pid_t pid, uid_t uid)
 {
+	uid_t svc_uid = s->conf.has_user ? s->conf.uid : geteuid();
 	int depth;
 
 	for (depth = 0; depth < 64 && pid > 1; depth++) {
@@ -239,13 +242,13 @@ static bool in_tree(const struct svc *s, pid_t pid)
 		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 		f = fopen(path, "re");
 		if (!f)
-			return depth == 0;
+			return depth == 0 && uid == svc_uid;
 		p = fgets(buf, sizeof(buf), f);
 		fclose(f);
 		if (!p || !(p = strrchr(buf, ')')) || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
 			return false;
 		if (depth == 0 && (state == 'Z' || state == 'X'))
-			return true;
+			return uid == svc_uid;
 		pid = ppid;
 	}
 	return false;
@@ -282,19 +285,20 @@ static void on_notify(wd_io *io, uint32_t revents)
 	struct notify_msg m;
 	int rounds;
 	pid_t pid;
+	uid_t uid;
 
 	(void)revents;
 	/* Bounded, so that a flood cannot starve the loop; epoll comes back. */
 	for (rounds = 0; rounds < 16; rounds++) {
-		ssize_t n = notify_recv(io->fd, buf, sizeof(buf), &pid);
+		ssize_t n = notify_recv(io->fd, buf, sizeof(buf), &pid, &uid);
 
 		if (n == -EAGAIN)
 			return;
 		if (n < 0)
 			continue;
-		if (pid <= 0 || !s->pid || !in_tree(s, pid)) {
-			log_info(2, "service %s: notify message from pid %d ignored", s->conf.name,
-				 (int)pid);
+		if (pid <= 0 || !s->pid || !in_tree(s, pid, uid)) {
+			log_info(2, "service %s: notify message from pid %d (uid %u) ignored",
+				 s->conf.name, (int)pid, (unsigned)uid);
 			continue;
 		}
 		if (notify_parse(buf, (size_t)n, &m) <= 0)

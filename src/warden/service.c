@@ -31,6 +31,7 @@
 struct step {
 	int sig;	     /* in: the stop request's signal, for a stop (0: none) */
 	const char *reason;  /* out: why, for the transition's event */
+	const char *error;   /* out: a failed start's whole message (key = value: reason) */
 	uint64_t delay;	     /* out: the delay ST_BACKOFF waits */
 	enum svc_event then; /* out: an event to handle right after (NEVENTS: none) */
 };
@@ -215,6 +216,8 @@ static void emit_transition(struct svc *s, enum svc_state from, const struct ste
 		wd_json_uint(j, "startup_ms", (s->ready_at - s->spawned_at) / WD_NSEC_PER_MSEC);
 	if (st->reason)
 		wd_json_str(j, "reason", st->reason);
+	if (st->error)
+		wd_json_str(j, "error", st->error);
 	event_emit(j);
 }
 
@@ -390,11 +393,32 @@ static const char *spawn_reason(const struct svc *s)
 		return "cannot change directory";
 	case WD_STAGE_CREDENTIALS:
 		return "cannot switch user";
+	case WD_STAGE_RLIMIT:
+		return "cannot set a resource limit";
+	case WD_STAGE_CAPABILITIES:
+		return "cannot set capabilities";
+	case WD_STAGE_NO_NEW_PRIVS:
+		return "cannot set no_new_privileges";
 	case WD_STAGE_SETUP:
 		return "cannot set up";
 	default:
 		return "cannot execute";
 	}
+}
+
+/*
+ * The status a run that never ran its command counts: 127 or 126 when
+ * exec failed (the shell's), warden's own 125 when it failed before, in
+ * setting up the process (the command could not even be tried), unless
+ * the mode has a code of its own for any failure (dumb-init's 2).
+ */
+static int start_failure_status(const struct svc *s, int err)
+{
+	if (s->conf.exec_fail_code)
+		return s->conf.exec_fail_code << 8;
+	if (s->exec_stage == WD_STAGE_EXEC)
+		return wd_spawn_exit_code(err) << 8;
+	return EXIT_WARDEN << 8;
 }
 
 static enum svc_state act_spawn(struct svc *s, struct step *st)
@@ -453,7 +477,8 @@ static enum svc_state act_spawn(struct svc *s, struct step *st)
 		log_errno(r, "service %s: cannot start", s->conf.name);
 		s->exec_error = -r;
 		s->exec_stage = WD_STAGE_FORK;
-		s->last_status = wd_spawn_exit_code(r) << 8;
+		snprintf(s->exec_reason, sizeof(s->exec_reason), "cannot start: %s", strerror(-r));
+		s->last_status = start_failure_status(s, r);
 		s->has_status = true;
 		metrics_run_ended(s, NULL);
 		st->then = EV_EXIT;
@@ -496,6 +521,17 @@ static enum svc_state act_ready(struct svc *s, struct step *st)
 	return ST_RUNNING;
 }
 
+/* How a run ended, in words: its exit status, or that its command never ran. */
+static const char *run_words(const struct svc *s, int status, char *buf, size_t size)
+{
+	if (s->exec_error && s->exec_stage != WD_STAGE_EXEC)
+		snprintf(buf, size, "%s (counted as exit code %d)", spawn_reason(s),
+			 wd_status_code(status));
+	else
+		wd_status_describe(status, buf, size);
+	return buf;
+}
+
 /* After a run: restart by the policy, or end for good. */
 static enum svc_state after_run(struct svc *s, struct step *st, bool unhealthy)
 {
@@ -506,8 +542,11 @@ static enum svc_state after_run(struct svc *s, struct step *st, bool unhealthy)
 
 	readiness_stop(s);
 	wd_timer_stop(&s->timer);
-	if (s->exec_error)
+	if (s->exec_error) {
 		st->reason = spawn_reason(s);
+		if (s->exec_reason[0])
+			st->error = s->exec_reason;
+	}
 	if (sup_shutting_down_now(s->sup))
 		return ST_STOPPED;
 	if (s->conf.restart == RESTART_ALWAYS || (s->conf.restart == RESTART_ON_FAILURE && !ok)) {
@@ -519,7 +558,7 @@ static enum svc_state after_run(struct svc *s, struct step *st, bool unhealthy)
 		s->delay = s->delay > s->conf.restart_delay_max / 2 ? s->conf.restart_delay_max
 								    : s->delay * 2;
 		log_info(1, "service %s: %s; restarting in %llu ms", s->conf.name,
-			 wd_status_describe(status, words, sizeof(words)),
+			 run_words(s, status, words, sizeof(words)),
 			 (unsigned long long)(d / WD_NSEC_PER_MSEC));
 		arm(s, d);
 		return ST_BACKOFF;
@@ -527,8 +566,7 @@ static enum svc_state after_run(struct svc *s, struct step *st, bool unhealthy)
 	if (!ok) {
 		/* The command of init mode failing is its own business, not warden's. */
 		log_info(s->conf.exit_is_wardens ? 1 : 0, "service %s failed: %s", s->conf.name,
-			 unhealthy ? "not healthy"
-				   : wd_status_describe(status, words, sizeof(words)));
+			 unhealthy ? "not healthy" : run_words(s, status, words, sizeof(words)));
 		shutdown_note_failure(s->sup, s);
 		return ST_FAILED;
 	}
@@ -714,6 +752,9 @@ void svc_reaped(struct svc *s, const struct wd_exit *e)
 	if (spawn_outcome(s) > 0)
 		svc_handle(s, EV_EXECED);
 	s->last_status = e->status;
+	/* Its command never ran: the status says how far it got, not what exited. */
+	if (s->exec_error)
+		s->last_status = start_failure_status(s, s->exec_error);
 	s->last_rusage = e->rusage;
 	s->has_status = true;
 	metrics_run_ended(s, &e->rusage);

@@ -19,6 +19,7 @@
 
 #include "core.h"
 #include "log.h"
+#include "privilege.h"
 
 extern char **environ;
 
@@ -127,12 +128,17 @@ static void prepare(struct svc *s, struct wd_spawn *sp, char **argv, char **env)
 	sp->umask = s->conf.umask;
 	sp->nofile = sup->nofile_raised ? &sup->nofile : NULL;
 	sp->exec_fail_code = s->conf.exec_fail_code;
-	if (s->conf.has_user || s->conf.has_group) {
+	if (s->conf.has_user || s->conf.has_group || s->conf.priv.has_supp) {
 		sp->set_creds = true;
 		sp->uid = s->conf.has_user ? s->conf.uid : getuid();
-		sp->gid = s->conf.gid;
+		sp->gid = s->conf.has_user || s->conf.has_group ? s->conf.gid : getgid();
 		sp->groups = s->conf.groups ? s->conf.groups : &sp->gid;
 		sp->ngroups = s->conf.groups ? s->conf.ngroups : 1;
+		/* supplementary_groups: exactly these, in place of the user's. */
+		if (s->conf.priv.has_supp) {
+			sp->groups = s->conf.priv.supp_gids;
+			sp->ngroups = s->conf.priv.nsupp;
+		}
 	}
 }
 
@@ -182,6 +188,7 @@ static void on_spawn_report(wd_io *io, uint32_t revents)
 static int start(struct svc *s, char **argv, const int *fds, size_t nfds, bool probe,
 		 struct wd_spawn_pending *ret)
 {
+	struct wd_privilege priv;
 	struct wd_spawn sp;
 	char **env;
 	int r;
@@ -190,6 +197,10 @@ static int start(struct svc *s, char **argv, const int *fds, size_t nfds, bool p
 	if (r < 0)
 		return r;
 	prepare(s, &sp, argv, env);
+	if (priv_wanted(&s->conf.priv)) {
+		priv_spawn(&s->conf.priv, &priv);
+		sp.privilege = &priv;
+	}
 	if (probe) {
 		sp.flags |= WD_SPAWN_SETPGID;
 	} else {
@@ -226,6 +237,7 @@ int spawn_service(struct svc *s, int *fds, size_t nfds)
 	s->pgid = s->conf.session == SESSION_SAME ? 0 : p.pid;
 	s->exec_error = 0;
 	s->exec_stage = WD_STAGE_NONE;
+	s->exec_reason[0] = '\0';
 	s->spawn_io.fd = p.fd;
 	s->spawn_io.events = EPOLLIN;
 	s->spawn_io.cb = on_spawn_report;
@@ -244,31 +256,35 @@ int spawn_service(struct svc *s, int *fds, size_t nfds)
 int spawn_outcome(struct svc *s)
 {
 	enum wd_spawn_stage stage = WD_STAGE_NONE;
-	int r;
+	int r, detail = -1;
 
 	if (s->spawn_io.fd < 0)
 		return s->exec_error ? -s->exec_error : 1;
-	r = wd_spawn_outcome(s->spawn_io.fd, &stage);
+	r = wd_spawn_outcome_detail(s->spawn_io.fd, &stage, &detail);
 	if (r == 0)
 		return 0;
 	spawn_close(s);
 	if (r < 0) {
 		/* Init mode's command is warden's own: no service name for it. */
 		char who[128] = "";
+		char *why = s->exec_reason;
+		size_t size = sizeof(s->exec_reason);
 
 		if (!s->conf.exit_is_wardens)
 			snprintf(who, sizeof(who), "service %s: ", s->conf.name);
 		s->exec_error = -r;
 		s->exec_stage = stage;
 		if (stage == WD_STAGE_EXEC)
-			log_errno(r, "%scannot execute '%s'", who, s->conf.argv[0]);
+			snprintf(why, size, "cannot execute '%s': %s", s->conf.argv[0],
+				 strerror(-r));
 		else if (stage == WD_STAGE_CHDIR)
-			log_errno(r, "%scannot change directory to '%s'", who,
-				  s->conf.directory ? s->conf.directory : s->sup->workdir);
-		else if (stage == WD_STAGE_CREDENTIALS)
-			log_errno(r, "%scannot switch user", who);
+			snprintf(why, size, "cannot change directory to '%s': %s",
+				 s->conf.directory ? s->conf.directory : s->sup->workdir,
+				 strerror(-r));
 		else
-			log_errno(r, "%scannot set up its process", who);
+			priv_describe_failure(&s->conf.priv, s->conf.has_user, s->conf.has_group,
+					      stage, detail, -r, why, size);
+		log_error("%s%s", who, why);
 	}
 	return r;
 }

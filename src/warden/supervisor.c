@@ -382,6 +382,11 @@ static int reload(struct sup *sup, char *err, size_t errlen)
 	    nc.control_gid != sup->conf.control_gid)
 		log_error("reload: control and control_group take effect at the next start; "
 			  "kept as they were");
+	if (!sup->conf.runtime_dir_cli &&
+	    ((nc.runtime_dir == NULL) != (sup->conf.runtime_dir == NULL) ||
+	     (nc.runtime_dir && strcmp(nc.runtime_dir, sup->conf.runtime_dir) != 0)))
+		log_error("reload: runtime_directory takes effect at the next start; kept as it "
+			  "was");
 	if (strcmp(nc.http, sup->conf.http) != 0)
 		log_error("reload: http takes effect at the next start; kept as it was");
 	/* Decided once, at start-up; --cgroup is not the file's to change. */
@@ -545,18 +550,32 @@ static void open_control(struct sup *sup, const char *control_path)
 {
 	char def[108], err[CONFIG_ERR_MAX];
 	const char *path = control_path;
+	bool by_default = false;
 
-	if (!path && !sup->conf.control_off)
-		path = sup->conf.control		   ? sup->conf.control
-		       : sup->conf.mode == MODE_SUPERVISOR ? control_default_path(def, sizeof(def))
-							   : NULL;
+	if (!path && !sup->conf.control_off) {
+		if (sup->conf.control) {
+			path = sup->conf.control;
+		} else if (sup->conf.runtime_dir) {
+			/* In every mode: a runtime directory asks for it. */
+			snprintf(def, sizeof(def), "%s/control.sock", sup->conf.runtime_dir);
+			path = def;
+		} else if (sup->conf.mode == MODE_SUPERVISOR) {
+			path = control_default_path(def, sizeof(def));
+			by_default = true;
+		}
+	}
 	if (!path)
 		return;
 	if (control_open(sup, path, sup->conf.has_control_group, sup->conf.control_gid, &sup->ctl,
 			 err, sizeof(err)) == 0)
 		return;
 	/* The services run all the same: a PID 1 without a control socket is still one. */
-	log_error("no control socket: %s", err);
+	if (by_default)
+		log_error("no control socket: %s (give warden a directory it can write: "
+			  "runtime_directory or --runtime-directory; or control = off)",
+			  err);
+	else
+		log_error("no control socket: %s", err);
 	if (events_on()) {
 		struct wd_json *j = event_begin("control.unavailable");
 

@@ -937,6 +937,112 @@ static void test_spawn_credentials_denied(void **state)
 	}
 }
 
+/*
+ * A privilege, as root: resource limits, then nobody with exactly one
+ * capability (bounding, permitted, effective, inheritable and ambient
+ * sets) and no_new_privs.
+ */
+static void test_spawn_privilege(void **state)
+{
+	if (geteuid() != 0)
+		cannot_run("it needs root, to become nobody with a capability");
+	const struct wd_rlimit rl[] = {{RLIMIT_NOFILE, {40, 50}}, {RLIMIT_CORE, {0, 0}}};
+	const gid_t groups[] = {65534};
+	struct wd_privilege pv = {.rlimits = rl,
+				  .nrlimits = 2,
+				  .set_caps = true,
+				  .caps = UINT64_C(1) << 10 /* CAP_NET_BIND_SERVICE */,
+				  .no_new_privs = true};
+	struct wd_spawn o;
+	spawn_init(&o, sleep_argv);
+	o.set_creds = true;
+	o.uid = 65534;
+	o.gid = 65534;
+	o.groups = groups;
+	o.ngroups = 1;
+	o.privilege = &pv;
+	struct wd_spawn_result res = spawn_ok(&o);
+	assert_true(wait_asleep(res.pid, 10000));
+	char v[128];
+	assert_int_equal(proc_status_field(res.pid, "Uid", v, sizeof(v)), 0);
+	assert_string_equal(v, "65534\t65534\t65534\t65534");
+	static const char *const sets[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"};
+	for (size_t i = 0; i < ARRAY_SIZE(sets); i++) {
+		assert_int_equal(proc_status_field(res.pid, sets[i], v, sizeof(v)), 0);
+		assert_string_equal(v, "0000000000000400");
+	}
+	assert_int_equal(proc_status_field(res.pid, "NoNewPrivs", v, sizeof(v)), 0);
+	assert_string_equal(v, "1");
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)res.pid);
+	assert_true(read_file(path, buf, sizeof(buf)) > 0);
+	char *line = strstr(buf, "Max open files");
+	assert_non_null(line);
+	unsigned long soft = 0, hard = 0;
+	assert_int_equal(sscanf(line + strlen("Max open files"), "%lu %lu", &soft, &hard), 2);
+	assert_int_equal(soft, 40);
+	assert_int_equal(hard, 50);
+}
+
+/* Waits (bounded) for the report pipe, and returns wd_spawn_outcome_detail(). */
+static int detail_of(int fd, enum wd_spawn_stage *stage, int *detail)
+{
+	struct pollfd pf = {fd, POLLIN, 0};
+	assert_int_equal(poll(&pf, 1, 10000), 1);
+	return wd_spawn_outcome_detail(fd, stage, detail);
+}
+
+/* A failed privilege item: its stage and which one, the child gone with 126. */
+static void test_spawn_privilege_detail(void **state)
+{
+	/* The second limit has its soft limit above its hard one. */
+	struct wd_rlimit rl[] = {{RLIMIT_CORE, {0, 0}}, {RLIMIT_NOFILE, {1 << 20, 1}}};
+	struct wd_privilege pv = {.rlimits = rl, .nrlimits = 2};
+	struct wd_spawn o;
+	struct wd_spawn_pending p = {-1, -1};
+	enum wd_spawn_stage stage = WD_STAGE_NONE;
+	int detail = -7;
+	spawn_init(&o, sleep_argv);
+	o.privilege = &pv;
+	assert_int_equal(wd_spawn_start(&o, &p), 0);
+	track(p.pid, -1);
+	/* soft above hard: EINVAL, whoever runs it */
+	assert_int_equal(detail_of(p.fd, &stage, &detail), -EINVAL);
+	assert_int_equal(stage, WD_STAGE_RLIMIT);
+	assert_int_equal(detail, 1);
+	close(p.fd);
+	int st = wait_child(p.pid, 10000);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 126);
+	if (geteuid() != 0)
+		return;
+	/* Credentials, from nobody: setgroups() is the call that fails. */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(90);
+		spawn_init(&o, sleep_argv);
+		o.set_creds = true;
+		o.uid = 65534;
+		o.gid = 0;
+		if (wd_spawn_start(&o, &p) < 0)
+			_exit(91);
+		struct pollfd pf = {p.fd, POLLIN, 0};
+		if (poll(&pf, 1, 10000) != 1)
+			_exit(92);
+		if (wd_spawn_outcome_detail(p.fd, &stage, &detail) != -EPERM)
+			_exit(93);
+		if (stage != WD_STAGE_CREDENTIALS || detail != WD_CREDS_GROUPS)
+			_exit(94);
+		(void)waitpid(p.pid, NULL, 0);
+		_exit(0);
+	}
+	st = wait_child(pid, 10000);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* ---- spawning without waiting for the exec ---- */
 
 /* Waits (bounded) for the report pipe, and returns wd_spawn_outcome(). */
@@ -1671,6 +1777,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_child_watch_stop_and_stolen, teardown),
 		cmocka_unit_test_teardown(test_child_kill_tree_group, teardown),
 		cmocka_unit_test_teardown(test_child_kill_tree_own_group, teardown),
+		cmocka_unit_test_teardown(test_spawn_privilege, teardown),
+		cmocka_unit_test_teardown(test_spawn_privilege_detail, teardown),
 	};
 	unit_init();
 	/* orphaned grandchildren come back to us, so none is left behind */
