@@ -4,7 +4,9 @@
 A trial is fixed by its seed and its mode. random.Random(seed) draws a tree
 (forks, double forks, setsid escapes, processes that ignore or catch
 SIGTERM, short, medium and long lives, exit codes, deaths by signal) and
-whether warden gets a SIGTERM part-way or the main process ends by itself.
+how it ends: the main process ends by itself ("natural"), warden gets a
+SIGTERM once the whole tree has started ("stop"), or at a random moment
+that races the main process's own end ("race").
 tests/helpers/treegen builds the tree from its description; warden runs it
 in one of four modes (MODES): init mode (`warden -- treegen ...`) or
 supervisor mode (`warden -c FILE`, treegen the essential service `main`),
@@ -12,7 +14,8 @@ each as PID 1 of a new pid namespace or as a subreaper (tests/helpers/nsrun,
 as conftest.py does).
 
 After warden has exited, a trial checks:
-  - warden's exit status is the one warden(7) documents for what happened;
+  - warden's exit status is the one warden(7) documents for what happened
+    (for a race, one of those of the two orders);
   - zero zombies: every process of the tree that warden had to reap (all of
     them but the intermediates of double forks, which their parent waits
     for) was reaped by warden, once (`orphan.reaped`, and `service.exited`
@@ -99,7 +102,12 @@ class Trial:
         self.pid1 = mode.startswith("pid1")
         self.supervisor = mode.endswith("supervisor")
         rng = random.Random(f"randtree:{seed}")
-        self.stop = rng.random() < 0.5
+        r = rng.random()
+        # stop: SIGTERM to warden once the whole tree has started (the main
+        # process lives long); race: SIGTERM at a random moment while the main
+        # process may be ending by itself, or warden already shutting down.
+        self.stop = r < 0.4
+        self.race = 0.4 <= r < 0.6
         self.stop_delay = rng.uniform(0, 0.3)
         self.group = rng.random() < 0.3           # init mode: -g
         self.kill_group = rng.random() < 0.7      # supervisor mode: kill_group
@@ -107,6 +115,8 @@ class Trial:
         for i, n in enumerate(self.root.walk()):
             n.id = i
         self.nodes = list(self.root.walk())
+        if self.race:
+            self.stop_delay = rng.uniform(0, (self.root.life + GRACE_MS) / 1000)
 
     def _end(self, rng):
         if rng.random() < 0.6:
@@ -156,8 +166,21 @@ class Trial:
     def spec(self):
         return self.root.spec()
 
+    def expected_codes(self):
+        """warden's possible exit statuses, by warden(7)'s EXIT STATUS: one,
+        except when the stop request races the main process's own end."""
+        root = self.root
+        if self.race:
+            if self.supervisor:
+                # Which came first: the essential service's end, or the request.
+                return {root.status_code(), 0, 124}
+            on_term = {"t": 128 + signal.SIGTERM, "c": root.term_code,
+                       "i": 128 + signal.SIGKILL}[root.term]
+            return {root.status_code(), on_term}
+        return {self.expected_code()}
+
     def expected_code(self):
-        """warden's exit status for this trial, by warden(7)'s EXIT STATUS."""
+        """warden's exit status for a trial that is not a race."""
         root = self.root
         if not self.stop:
             # The essential service (init mode's command) ended by itself:
@@ -182,11 +205,17 @@ class Trial:
     def reproduce(self):
         return f"scripts/randtrees --seed {self.seed} --trials 1 --mode {self.mode}"
 
+    def kind(self):
+        return "stop" if self.stop else "race" if self.race else "natural"
+
     def describe(self):
-        what = "SIGTERM to warden once the tree has started" if self.stop \
-            else "the main process ends by itself"
+        what = {"stop": "SIGTERM to warden once the tree has started",
+                "race": f"SIGTERM to warden {self.stop_delay * 1000:.0f} ms after the main "
+                        f"process started",
+                "natural": "the main process ends by itself"}[self.kind()]
+        codes = " or ".join(str(c) for c in sorted(self.expected_codes()))
         return (f"seed {self.seed}, mode {self.mode}: {len(self.nodes)} processes, {what}; "
-                f"expected exit {self.expected_code()}\n  tree: {self.spec()}\n"
+                f"expected exit {codes}\n  tree: {self.spec()}\n"
                 f"  reproduce: {self.reproduce()}")
 
 
@@ -360,6 +389,15 @@ def run_trial(trial, env, workdir=None):
                     wpid = int(f.read())
             except (FileNotFoundError, ValueError):
                 time.sleep(0.002)
+        if trial.race:
+            while time.monotonic() < deadline and 0 not in _started(record):
+                time.sleep(0.002)
+            time.sleep(trial.stop_delay)
+            if wpid is not None:
+                try:
+                    os.kill(wpid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass  # warden had finished: the race went the other way
         if trial.stop:
             want = {n.id for n in trial.nodes}
             while time.monotonic() < deadline and not want <= _started(record):
@@ -398,9 +436,9 @@ def run_trial(trial, env, workdir=None):
             status = f.read().strip()
     except FileNotFoundError:
         status = f"no status (nsrun exited {proc.returncode})"
-    want = f"exited {trial.expected_code()}"
-    if status != want:
-        failures.append(f"warden {status}, expected {want}")
+    want = {f"exited {c}" for c in trial.expected_codes()}
+    if status not in want:
+        failures.append(f"warden {status}, expected {' or '.join(sorted(want))}")
 
     # Zero zombies: warden reaped every process it had to, once.
     nodes, mids = _read_records(record)
@@ -427,7 +465,7 @@ def run_trial(trial, env, workdir=None):
                             f"was never reaped by warden")
     if 0 not in nodes:
         failures.append("the main process never started")
-    if not trial.stop and main_exits and main_exits[0].get("exit_code") != trial.root.status_code():
+    if not trial.stop and not trial.race and main_exits and main_exits[0].get("exit_code") != trial.root.status_code():
         failures.append(f"main process exit_code {main_exits[0].get('exit_code')}, "
                         f"expected {trial.root.status_code()}")
     fin = [e for e in evs if e.get("event") == "shutdown.finished"]
