@@ -166,6 +166,30 @@ class Trial:
     def spec(self):
         return self.root.spec()
 
+    def in_main_group(self, node):
+        """Whether NODE stays in the main process's process group: no setsid
+        on its way from the root."""
+        def path(n, target):
+            if n is target:
+                return [n]
+            for c in n.children:
+                p = path(c, target)
+                if p:
+                    return [n] + p
+            return None
+        return all(n.kind not in "se" for n in path(self.root, node))
+
+    def stop_deaths(self, node):
+        """After a stop, how a long-lived NODE that does not ignore SIGTERM may
+        end: by the SIGTERM (its death, or its handler's exit code), or by
+        SIGKILL when the main process ignored it and its stop timeout killed
+        the main's process group (init mode; supervisor mode's kill_group)."""
+        ok = {("signal", "SIGTERM")} if node.term == "t" else {("code", node.term_code)}
+        if self.root.term == "i" and (not self.supervisor or self.kill_group) \
+                and self.in_main_group(node):
+            ok.add(("signal", "SIGKILL"))
+        return ok
+
     def expected_codes(self):
         """warden's possible exit statuses, by warden(7)'s EXIT STATUS: one,
         except when the stop request races the main process's own end."""
@@ -324,22 +348,27 @@ def _our_children(exclude):
     return out
 
 
-def _kill_and_reap(pids):
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+def _clean_up(token, exclude):
+    """Kills what a failed trial left (marked processes), and reaps what came
+    back to us, until nothing is left (bounded: 10 s), so that the next
+    trial starts clean."""
     deadline = time.monotonic() + 10
-    for pid in pids:
-        while time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        left = _marked(token)
+        ours = [p for p, _ in _our_children(exclude)]
+        if not left and not ours:
+            return
+        for pid in left + ours:
             try:
-                got, _ = os.waitpid(pid, os.WNOHANG)
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in ours:
+            try:
+                os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                break
-            if got:
-                break
-            time.sleep(0.01)
+                pass
+        time.sleep(0.01)
 
 
 def run_trial(trial, env, workdir=None):
@@ -429,7 +458,7 @@ def run_trial(trial, env, workdir=None):
     if strays:
         failures.append(f"{len(strays)} process(es) came back to the runner past warden "
                         f"(pid, state): {strays}")
-    _kill_and_reap(sorted(set(survivors) | {p for p, _ in strays}))
+    _clean_up(token, exclude={proc.pid})
 
     try:
         with open(statusfile) as f:
@@ -463,6 +492,24 @@ def run_trial(trial, env, workdir=None):
         elif pid not in reaped:
             failures.append(f"node {nid} (pid {pid}, {trial.nodes[nid].spec()[:2]}) "
                             f"was never reaped by warden")
+    if trial.stop:
+        # Every long-lived process was there at the stop request: one that does
+        # not ignore SIGTERM must have got it, from warden, before any SIGKILL.
+        ends = {}
+        for e in evs:
+            if e.get("event") in ("orphan.reaped", "service.exited"):
+                ends[e.get("pid")] = ("signal", e["signal"]) if e.get("signal") else \
+                    ("code", e.get("code"))
+        for node in trial.nodes[1:]:
+            pids = nodes.get(node.id, set())
+            if node.term == "i" or node.life < LONG_MS[0] or len(pids) != 1:
+                continue
+            (pid,) = pids
+            ok = trial.stop_deaths(node)
+            if pid in ends and ends[pid] not in ok:
+                failures.append(f"node {node.id} (pid {pid}, {node.spec()[:2]}) ended with "
+                                f"{ends[pid][0]} {ends[pid][1]}, expected "
+                                f"{' or '.join(f'{a} {b}' for a, b in sorted(ok, key=str))}")
     if 0 not in nodes:
         failures.append("the main process never started")
     if not trial.stop and not trial.race and main_exits and main_exits[0].get("exit_code") != trial.root.status_code():
