@@ -3,7 +3,7 @@
 
 A trial is fixed by its seed and its mode. random.Random(seed) draws a tree
 (forks, double forks, setsid escapes, processes that ignore or catch
-SIGTERM, short, medium and long lives, exit codes, deaths by signal) and
+SIGTERM, or answer it by spawning a new process in a session of its own, short, medium and long lives, exit codes, deaths by signal) and
 how it ends: the main process ends by itself ("natural"), warden gets a
 SIGTERM once the whole tree has started ("stop"), or at a random moment
 that races the main process's own end ("race").
@@ -18,7 +18,7 @@ After warden has exited, a trial checks:
     (for a race, one of those of the two orders);
   - zero zombies: every process of the tree that warden had to reap (all of
     them but the intermediates of double forks, which their parent waits
-    for) was reaped by warden, once (`orphan.reaped`, and `service.exited`
+    for; the processes spawned on SIGTERM included) was reaped by warden, once (`orphan.reaped`, and `service.exited`
     for the main process, in its events), before it exited;
   - zero survivors: no process with the trial's mark in its command line is
     left, and no process came back to the runner (a subreaper) past warden.
@@ -65,7 +65,8 @@ class Node:
     def __init__(self, kind, term, term_code, life, end, end_value):
         self.id = None
         self.kind = kind          # r, f (fork), s (fork+setsid), d (double fork), e (escape)
-        self.term = term          # t (dies of SIGTERM), i (ignores it), c (catches it)
+        self.term = term          # t (dies of SIGTERM), i (ignores it), c (catches it),
+                                  # p (catches it and first spawns an escapee)
         self.term_code = term_code
         self.life = life          # ms after its children are forked
         self.end = end            # x (exit END_VALUE) or k (signal END_VALUE)
@@ -74,7 +75,7 @@ class Node:
 
     def spec(self):
         s = self.kind + self.term
-        if self.term == "c":
+        if self.term in "cp":
             s += f"{self.term_code}:"
         s += f"{self.life}{self.end}{self.end_value}:"
         if self.children:
@@ -129,7 +130,7 @@ class Trial:
             return "t", 0
         if r < 0.8:
             return "i", 0
-        return "c", rng.choice(EXIT_CODES)
+        return rng.choice("ccp"), rng.choice(EXIT_CODES)
 
     def _life(self, rng, term, root=False):
         if root:
@@ -198,7 +199,7 @@ class Trial:
             if self.supervisor:
                 # Which came first: the essential service's end, or the request.
                 return {root.status_code(), 0, 124}
-            on_term = {"t": 128 + signal.SIGTERM, "c": root.term_code,
+            on_term = {"t": 128 + signal.SIGTERM, "c": root.term_code, "p": root.term_code,
                        "i": 128 + signal.SIGKILL}[root.term]
             return {root.status_code(), on_term}
         return {self.expected_code()}
@@ -214,7 +215,7 @@ class Trial:
             # Init mode: the command's status. It got the SIGTERM.
             if root.term == "t":
                 return 128 + signal.SIGTERM
-            if root.term == "c":
+            if root.term in "cp":
                 return root.term_code
             return 128 + signal.SIGKILL  # ignored it: --stop-timeout
         # Supervisor mode: 0 for a stop where everything stopped in time,
@@ -277,20 +278,23 @@ def _clean_signals():
 
 
 def _read_records(path):
-    """treegen's record: {id: {pids}} for S and C lines, and the intermediates' pids."""
-    nodes, mids = {}, set()
+    """treegen's record: {id: {pids}} for S and C lines, the intermediates'
+    pids, and the pids spawned on SIGTERM by 'p' nodes ({pid: id})."""
+    nodes, mids, spawned = {}, set(), {}
     try:
         with open(path) as f:
             text = f.read()
     except FileNotFoundError:
-        return nodes, mids
+        return nodes, mids, spawned
     for line in text.splitlines():
         what, nid, pid = line.split()
         if what == "I":
             mids.add(int(pid))
+        elif what == "P":
+            spawned[int(pid)] = int(nid)
         else:
             nodes.setdefault(int(nid), set()).add(int(pid))
-    return nodes, mids
+    return nodes, mids, spawned
 
 
 def _started(path):
@@ -470,7 +474,7 @@ def run_trial(trial, env, workdir=None):
         failures.append(f"warden {status}, expected {' or '.join(sorted(want))}")
 
     # Zero zombies: warden reaped every process it had to, once.
-    nodes, mids = _read_records(record)
+    nodes, mids, spawned = _read_records(record)
     evs = _events(events)
     bad = [e for e in evs if e.get("event") == "<invalid JSON>"]
     if bad:
@@ -491,6 +495,10 @@ def run_trial(trial, env, workdir=None):
                 failures.append(f"main process {pid}: service.exited for pids {got}")
         elif pid not in reaped:
             failures.append(f"node {nid} (pid {pid}, {trial.nodes[nid].spec()[:2]}) "
+                            f"was never reaped by warden")
+    for pid, nid in sorted(spawned.items()):
+        if pid not in reaped:
+            failures.append(f"pid {pid}, spawned by node {nid} on SIGTERM, "
                             f"was never reaped by warden")
     if trial.stop:
         # Every long-lived process was there at the stop request: one that does
