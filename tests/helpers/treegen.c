@@ -20,7 +20,10 @@
  *           (an escape attempt while the tree is being stopped), then exits
  *           with CODE
  *   LIFE := milliseconds to live once its children are forked (<= 30000)
- *   END  := 'x' CODE ':' exit with CODE, 'k' SIG ':' die of signal SIG
+ *   END  := 'x' CODE ':' exit with CODE, 'k' SIG ':' die of signal SIG,
+ *           'z' CODE ':' (not the root) the main thread exits (pthread_exit,
+ *           so that /proc shows the process as a zombie) and a second
+ *           thread lives on, to exit with CODE HUSK_MS later; LIFE <= 10000
  *
  * e.g. "rt500x3:[fi20000x0:et100k9:[ft0x1:]]". Nodes are separated by
  * nothing but their own syntax; whitespace is ignored.
@@ -44,6 +47,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +62,7 @@
 #define LIFE_MAX 30000
 #define FORK_RETRIES 200
 #define SPAWN_MS 100
+#define HUSK_MS 20000
 
 struct node {
 	char kind;
@@ -147,8 +152,13 @@ static int parse_node(const char **p, int depth)
 		n->end_value = (int)parse_num(p, 64, "k needs a signal number");
 		if (n->end_value < 1)
 			usage("k needs a signal number");
+	} else if (n->end == 'z' && depth > 0) {
+		(*p)++;
+		n->end_value = (int)parse_num(p, 255, "z needs an exit code 0-255");
+		if (n->life_ms > LIFE_MAX - HUSK_MS)
+			usage("LIFE must be 0-10000 ms with z");
 	} else {
-		usage("END must be x or k");
+		usage(depth ? "END must be x, k or z" : "the root's END must be x or k");
 	}
 	expect(p, ':', "END ends with ':'");
 	skip_space(p);
@@ -271,6 +281,15 @@ static void block_term(int how)
 
 static void run_node(int i) __attribute__((noreturn));
 
+/* 'z': the thread that outlives the main one, then ends the process. */
+static void *husk(void *arg)
+{
+	const struct node *n = arg;
+
+	nap_ms(n->life_ms + HUSK_MS);
+	_exit(n->end_value);
+}
+
 static void spawn(int c)
 {
 	const struct node *n = &nodes[c];
@@ -332,6 +351,14 @@ static void run_node(int i)
 	record('S', i, getpid());
 	for (int c = n->first_child; c >= 0; c = nodes[c].next_sibling)
 		spawn(c);
+	if (n->end == 'z') {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, husk, (void *)n) != 0)
+			_exit(125);
+		nap_ms(n->life_ms);
+		pthread_exit(NULL);
+	}
 	nap_ms(n->life_ms);
 	if (n->end == 'x')
 		_exit(n->end_value);

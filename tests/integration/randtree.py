@@ -3,7 +3,9 @@
 
 A trial is fixed by its seed and its mode. random.Random(seed) draws a tree
 (forks, double forks, setsid escapes, processes that ignore or catch
-SIGTERM, or answer it by spawning a new process in a session of its own, short, medium and long lives, exit codes, deaths by signal) and
+SIGTERM, or answer it by spawning a new process in a session of its own,
+processes whose main thread exits while another runs on (/proc shows them
+as zombies), short, medium and long lives, exit codes, deaths by signal) and
 how it ends: the main process ends by itself ("natural"), warden gets a
 SIGTERM once the whole tree has started ("stop"), or at a random moment
 that races the main process's own end ("race").
@@ -69,7 +71,8 @@ class Node:
                                   # p (catches it and first spawns an escapee)
         self.term_code = term_code
         self.life = life          # ms after its children are forked
-        self.end = end            # x (exit END_VALUE) or k (signal END_VALUE)
+        self.end = end            # x (exit END_VALUE), k (signal END_VALUE), or z: the
+                                  # main thread exits, a thread exits END_VALUE 20 s later
         self.end_value = end_value
         self.children = []
 
@@ -81,6 +84,10 @@ class Node:
         if self.children:
             s += "[" + " ".join(c.spec() for c in self.children) + "]"
         return s
+
+    def is_long(self):
+        """Whether it outlives any trial unless warden ends it."""
+        return self.life >= LONG_MS[0] or self.end == "z"
 
     def walk(self):
         yield self
@@ -119,8 +126,27 @@ class Trial:
         if self.race:
             self.stop_delay = rng.uniform(0, (self.root.life + GRACE_MS) / 1000)
 
-    def _end(self, rng):
-        if rng.random() < 0.6:
+    @classmethod
+    def fixed(cls, mode, root, stop, kill_group=True, group=False):
+        """A trial of a given tree (Node ROOT), for regression tests: stopped
+        by SIGTERM once started (STOP) or ended by its main process."""
+        t = cls.__new__(cls)
+        t.seed, t.mode = f"fixed:{root.spec()}", mode
+        t.pid1 = mode.startswith("pid1")
+        t.supervisor = mode.endswith("supervisor")
+        t.stop, t.race, t.stop_delay = stop, False, 0.0
+        t.group, t.kill_group = group, kill_group
+        t.root = root
+        for i, n in enumerate(root.walk()):
+            n.id = i
+        t.nodes = list(root.walk())
+        return t
+
+    def _end(self, rng, root=False):
+        r = rng.random()
+        if r < 0.1 and not root:
+            return "z", rng.choice(EXIT_CODES)
+        if r < 0.6:
             return "x", rng.choice(EXIT_CODES)
         return "k", int(rng.choice(END_SIGNALS))
 
@@ -148,7 +174,7 @@ class Trial:
 
     def _tree(self, rng):
         term, code = self._term(rng)
-        end, value = self._end(rng)
+        end, value = self._end(rng, root=True)
         root = Node("r", term, code, self._life(rng, term, root=True), end, value)
         budget = rng.randint(0, 24)
         frontier = [(root, 0)]
@@ -157,7 +183,10 @@ class Trial:
             kind = rng.choice("ffsdde")
             term, code = self._term(rng)
             end, value = self._end(rng)
-            child = Node(kind, term, code, self._life(rng, term), end, value)
+            life = self._life(rng, term)
+            if end == "z":
+                life = min(life, MEDIUM_MS[1])  # treegen: <= 10 s, then 20 s more
+            child = Node(kind, term, code, life, end, value)
             parent.children.append(child)
             budget -= 1
             if depth + 1 < 5:
@@ -223,11 +252,13 @@ class Trial:
         # that ignores SIGTERM still alive at the end of the grace).
         if root.term == "i":
             return 124
-        if any(n.term == "i" and n.life >= LONG_MS[0] for n in self.nodes[1:]):
+        if any(n.term == "i" and n.is_long() for n in self.nodes[1:]):
             return 124
         return 0
 
     def reproduce(self):
+        if isinstance(self.seed, str):
+            return "a fixed tree: its test"
         return f"scripts/randtrees --seed {self.seed} --trials 1 --mode {self.mode}"
 
     def kind(self):
@@ -409,6 +440,7 @@ def run_trial(trial, env, workdir=None):
     cmd += ["--", env.warden] + args
 
     failures = []
+    began = time.monotonic()
     with open(errpath, "wb") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=err, start_new_session=True, preexec_fn=_clean_signals,
@@ -449,6 +481,7 @@ def run_trial(trial, env, workdir=None):
             proc.wait(timeout=WARDEN_TIMEOUT)
         except subprocess.TimeoutExpired:
             failures.append(f"warden did not exit within {WARDEN_TIMEOUT}s")
+        trial.elapsed = time.monotonic() - began
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -510,7 +543,7 @@ def run_trial(trial, env, workdir=None):
                     ("code", e.get("code"))
         for node in trial.nodes[1:]:
             pids = nodes.get(node.id, set())
-            if node.term == "i" or node.life < LONG_MS[0] or len(pids) != 1:
+            if node.term == "i" or not node.is_long() or len(pids) != 1:
                 continue
             (pid,) = pids
             ok = trial.stop_deaths(node)
