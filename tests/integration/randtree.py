@@ -373,7 +373,8 @@ def _our_children(exclude):
         if not name.isdigit() or int(name) in exclude:
             continue
         try:
-            with open(f"/proc/{name}/stat") as f:
+            # Any process's name may be there, in any bytes.
+            with open(f"/proc/{name}/stat", errors="replace") as f:
                 stat = f.read()
         except OSError:
             continue
