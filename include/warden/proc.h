@@ -26,6 +26,8 @@ extern "C" {
  * zombies excluded, in /proc. Stores up to max pids in pids. Returns how
  * many there are (possibly more than max) or -errno.
  * Thread-safe. Not async-signal-safe.
+ * A process whose main thread exited while other threads run on is not a
+ * zombie: /proc says 'Z', but it lives.
  */
 WD_NODISCARD int wd_proc_descendants(pid_t root, pid_t *pids, size_t max);
 

@@ -118,7 +118,14 @@ static int snapshot(struct pp **ret)
 
 		if (*end || end == de->d_name || pid <= 0)
 			continue;
-		if (read_stat((pid_t)pid, &one, &state) < 0 || state == 'Z' || state == 'X')
+		/*
+		 * A zombie is dead, unless it is a thread group leader that exited
+		 * (pthread_exit) while other threads run on: then /proc/PID/stat
+		 * shows the leader's 'Z', but the process lives, takes signals and
+		 * has children. Its thread count says which (a dead one has 1).
+		 */
+		if (read_stat((pid_t)pid, &one, &state) < 0 || state == 'X' ||
+		    (state == 'Z' && one.u.threads <= 1))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 256;

@@ -298,6 +298,47 @@ static void test_descendants_thread_child(void **state)
 }
 
 /*
+ * A process whose main thread exited while another thread runs on shows
+ * 'Z' in /proc/PID/stat, but it is alive: it is a descendant, takes
+ * signals, and its children are found below it.
+ */
+static void test_descendants_leader_exited(void **state)
+{
+	assert_int_equal(pipe2(thread_pipe, O_CLOEXEC), 0);
+	thread_parent = getpid();
+	pid_t mid = fork();
+	assert_true(mid >= 0);
+	if (mid == 0) {
+		child_prelude(thread_parent);
+		pthread_t th;
+		/* The second thread forks gc (its pdeathsig follows that thread). */
+		if (pthread_create(&th, NULL, forker, NULL) != 0)
+			_exit(5);
+		pthread_exit(NULL);
+	}
+	remember(mid);
+	close(thread_pipe[1]);
+	pid_t gc = 0;
+	struct pollfd pf = {thread_pipe[0], POLLIN, 0};
+	assert_int_equal(poll(&pf, 1, 5000), 1);
+	assert_int_equal(read(thread_pipe[0], &gc, sizeof(gc)), sizeof(gc));
+	close(thread_pipe[0]);
+	assert_true(gc > 0);
+	remember(gc);
+	assert_true(wait_zombie(mid, 5000)); /* its main thread is gone */
+	pid_t want[] = {gc};
+	check_desc(mid, want, 1);
+	pid_t all[] = {mid, gc};
+	check_desc(getpid(), all, 2);
+	assert_int_equal(wd_proc_kill_descendants(getpid(), SIGKILL), 2);
+	int st = wait_child(mid, 5000);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	st = wait_child(gc, 5000);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	assert_int_equal(wd_proc_descendants(getpid(), NULL, 0), 0);
+}
+
+/*
  * A service's tree: root, what is below it, and its group's members even
  * outside root's tree; root 0 (no process) is only the group, never the
  * whole namespace.
@@ -417,6 +458,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_kill_descendants, teardown),
 		cmocka_unit_test_teardown(test_kill_tree_skips_groups, teardown),
 		cmocka_unit_test_teardown(test_descendants_thread_child, teardown),
+		cmocka_unit_test_teardown(test_descendants_leader_exited, teardown),
 		cmocka_unit_test_teardown(test_table_tree, teardown),
 		cmocka_unit_test_teardown(test_usage, teardown),
 		cmocka_unit_test_teardown(test_table_usage, teardown),
