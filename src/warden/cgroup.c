@@ -55,6 +55,8 @@ static ssize_t cg_read(int dir, const char *name, char *buf, size_t size)
 	size_t len = 0;
 	ssize_t n;
 
+	if (size > 0)
+		buf[0] = '\0'; /* an empty text on failure too */
 	if (fd < 0)
 		return -errno;
 	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) != 0) {
