@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: MIT
+"""Fault injection: a full disk under the events file, fork failing (RLIMIT_NPROC), warden
+out of descriptors (RLIMIT_NOFILE), a burst of output, floods of signals and of crashing
+services. Each time warden keeps running, says what happened, reaps every child and exits
+with the right code."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import textwrap
+import time
+
+import pytest
+
+from conftest import q, wait_for
+from svlib import script, select
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def check_no_zombie(run):
+    """No zombie among warden's descendants (host view), warden itself alive."""
+    zombies = [p.pid for p in run.descendants() if p.status() == "zombie"]
+    assert not zombies, f"zombies under warden: {zombies}"
+
+
+def json_lines(text):
+    """Every line of an events file: each one valid JSON, the file ending in a newline."""
+    assert text == "" or text.endswith("\n"), f"events file ends mid-line: {text[-200:]!r}"
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        try:
+            out.append(json.loads(line))
+        except ValueError as e:
+            raise AssertionError(f"events line {n} is not valid JSON: {line!r}: {e}") from None
+    return out
+
+
+def complete_lines(path):
+    """The events of PATH's complete lines (the last one may still be being written)."""
+    text = open(path).read()
+    return json_lines(text[:text.rfind("\n") + 1])
+
+
+class Conf:
+    """A supervisor-mode run with the events file where the test wants it."""
+
+    def __init__(self, h, conf, *, events, prefix=(), args=(), **kw):
+        self.h = h
+        self.conf_path = h.path("warden.conf")
+        self.conf_path.write_text(textwrap.dedent(conf).lstrip("\n"))
+        self.ctl = h.path("warden.ctl")
+        self.events_arg = events
+        self.run = h.start(["-v", *args, "--control", self.ctl, "--events", events,
+                            "-c", self.conf_path], prefix=prefix, **kw)
+
+
+# --- ENOSPC on the events file --------------------------------------------------------------
+
+def tmpfs_prefix(h, mnt, size, fd3=None):
+    """The command prefix that mounts a SIZE tmpfs on MNT in warden's own (private) mount
+    namespace before it starts: nsrun's in pid1 mode, unshare's otherwise. With FD3, warden
+    gets that file (on the tmpfs) open for appending as its descriptor 3."""
+    redirect = f"exec 3>>{q(fd3)} && " if fd3 else ""
+    mount = (f'mount -t tmpfs -o size={size},mode=0755 warden-faults {q(mnt)} '
+             f'&& {redirect}exec "$@"')
+    pre = ["/bin/sh", "-c", mount, "sh"]
+    if not h.pid1:
+        pre = ["unshare", "-m", "--propagation", "private"] + pre
+    return pre
+
+
+def fill(path):
+    """Writes PATH until the file system is full; returns how much went in."""
+    n = 0
+    chunk = b"x" * 4096
+    with open(path, "wb", buffering=0) as f:
+        while True:
+            try:
+                w = f.write(chunk)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC, e
+                break
+            n += w
+            if w < len(chunk):
+                chunk = chunk[:1]
+            assert n < 1 << 26, "the tmpfs never filled up"
+    return n
+
+
+@pytest.mark.parametrize("how", ["file", "fd", "append-only"])
+def test_events_on_a_full_disk(warden, how):
+    """A tmpfs full under the events file: events are dropped whole and counted, warden does
+    not block, and once there is room an output.dropped event says how many; every line of
+    the file stays one JSON object. A file warden opened (--events FILE) has half an event
+    cut off again; one it was given (--events fd:3), or one that cannot be cut (chattr +a),
+    has the rest of it written first, when there is room again."""
+    h = warden
+    mnt = h.path("mnt")
+    mnt.mkdir()
+    runs = h.path("runs")
+    crash = script(h, "crash.sh", f"echo x >> {q(runs)}; exit 3\n")
+    sup = Conf(h, f"""
+        [crashy]
+        command = {crash}
+        restart = always
+        restart_delay = 10ms
+        restart_delay_max = 10ms
+        """, events="fd:3" if how == "fd" else f"{mnt}/events.jsonl",
+        prefix=tmpfs_prefix(h, mnt, "64k", fd3=f"{mnt}/events.jsonl" if how == "fd" else None))
+    root = f"/proc/{sup.run.pid}/root{mnt}"
+    events = f"{root}/events.jsonl"
+
+    def count_runs():
+        try:
+            return len(runs.read_text().splitlines())
+        except FileNotFoundError:
+            return 0
+
+    wait_for(lambda: os.path.exists(events) and count_runs() >= 3, 20, "a few runs")
+    if how == "append-only":
+        r = subprocess.run(["chattr", "+a", events], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    filler = f"{root}/filler"
+    fill(filler)
+    full_at = count_runs()
+    wait_for(lambda: count_runs() >= full_at + 30, 30, "30 runs on a full disk")
+    assert sup.run.running()
+    text = open(events).read()
+    if how != "file":
+        # At most the beginning of one event waits for the rest.
+        text = text[:text.rfind("\n") + 1]
+    # Full the whole time: the file (a partial event cut off again) is valid JSON lines.
+    before = json_lines(text)
+    assert not select(before, "output.dropped")
+    os.unlink(filler)
+    freed_at = count_runs()
+    wait_for(lambda: select(complete_lines(events), "output.dropped"), 20,
+             "output.dropped once there is room")
+    wait_for(lambda: count_runs() >= freed_at + 5, 20, "5 runs after")
+    evs = json_lines(open(events).read())
+    drops = select(evs, "output.dropped")
+    assert len(drops) == 1, drops
+    d = drops[0]
+    assert d["sink"] == "events" and d["reason"] == "No space left on device", d
+    # Each run is at least a service.exited and a service.starting: every one missed counts.
+    assert d["dropped"] >= 2 * 30, d
+    # The events around the gap are whole: the last one before, the report, the next ones.
+    i = evs.index(d)
+    assert i > 0 and evs[i + 1:], evs[i - 2:i + 3]
+    assert sup.run.running()
+    check_no_zombie(sup.run)
+    err = sup.run.err()
+    assert f"{d['dropped']} lines for events dropped: No space left on device" in err, err[-2000:]
+    sup.run.kill(signal.SIGTERM)
+    assert sup.run.wait(20) == 0, sup.run.err()[-2000:]
