@@ -12,6 +12,7 @@ import subprocess
 import textwrap
 import time
 
+import psutil
 import pytest
 
 from conftest import q, wait_for
@@ -20,10 +21,26 @@ from svlib import script, select
 pytestmark = pytest.mark.timeout(120)
 
 
-def check_no_zombie(run):
-    """No zombie among warden's descendants (host view), warden itself alive."""
-    zombies = [p.pid for p in run.descendants() if p.status() == "zombie"]
-    assert not zombies, f"zombies under warden: {zombies}"
+def zombies(run):
+    """warden's descendants that are zombies now (host view)."""
+    out = []
+    for p in run.descendants():
+        try:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def check_no_zombie(run, timeout=10):
+    """No zombie stays under warden: each one seen now (a crash loop makes them all the
+    time) is reaped within TIMEOUT s."""
+    seen = zombies(run)
+
+    def gone():
+        return not [p for p in seen if p.is_running() and p.status() == psutil.STATUS_ZOMBIE]
+    wait_for(gone, timeout, f"zombies {[p.pid for p in seen]} reaped")
 
 
 def json_lines(text):
@@ -42,6 +59,19 @@ def complete_lines(path):
     """The events of PATH's complete lines (the last one may still be being written)."""
     text = open(path).read()
     return json_lines(text[:text.rfind("\n") + 1])
+
+
+def host_pid(run, nspid):
+    """The host pid of warden's descendant whose pid in warden's namespace is NSPID."""
+    for p in run.descendants():
+        try:
+            with open(f"/proc/{p.pid}/status") as f:
+                for line in f:
+                    if line.startswith("NSpid:") and int(line.split()[-1]) == nspid:
+                        return p.pid
+        except OSError:
+            pass
+    raise AssertionError(f"no descendant of warden is pid {nspid} in its namespace")
 
 
 class Conf:
@@ -154,5 +184,106 @@ def test_events_on_a_full_disk(warden, how):
     check_no_zombie(sup.run)
     err = sup.run.err()
     assert f"{d['dropped']} lines for events dropped: No space left on device" in err, err[-2000:]
+    sup.run.kill(signal.SIGTERM)
+    assert sup.run.wait(20) == 0, sup.run.err()[-2000:]
+
+
+# --- fork failing ---------------------------------------------------------------------------
+
+PIDS_ROOT = "/sys/fs/cgroup/pids"
+
+
+@pytest.fixture
+def pids_cgroup():
+    """A pids cgroup (v1: this machine's /sys/fs/cgroup is a hybrid) of the test's own,
+    removed at the end (its processes gone: the harness killed them)."""
+    if not os.access(os.path.join(PIDS_ROOT, "cgroup.procs"), os.W_OK):
+        pytest.fail(f"no writable pids cgroup controller at {PIDS_ROOT}")
+    path = os.path.join(PIDS_ROOT, f"warden-faults-{os.getpid()}-{time.monotonic_ns()}")
+    os.mkdir(path)
+    yield path
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.rmdir(path)
+            break
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def in_cgroup_prefix(cg):
+    """The command prefix that moves warden into cgroup CG before it starts."""
+    return ["/bin/sh", "-c", f'echo $$ > {q(cg)}/cgroup.procs && exec "$@"', "sh"]
+
+
+def wait_events(path, pred, timeout, what):
+    """Waits until PRED(events of PATH's complete lines) is true; returns the events."""
+    def check():
+        try:
+            evs = complete_lines(path)
+        except FileNotFoundError:
+            return None
+        return evs if pred(evs) else None
+    return wait_for(check, timeout, what)
+
+
+def test_fork_fails(pids_cgroup, warden):
+    """fork fails (pids.max reached): each start that fails is a run that ended, the restart
+    policy backs off, delays doubling; an orphan that dies meanwhile is reaped all the same;
+    once processes can be made again, the service runs."""
+    h = warden
+    cg = pids_cgroup
+    orphan_pid = h.path("orphan.pid")
+    daemon = script(h, "daemon.sh", f"""
+        sh -c 'sleep 300 & echo $! > {q(orphan_pid)}.tmp; mv {q(orphan_pid)}.tmp {q(orphan_pid)}'
+        exec sleep 300
+        """)
+    events = h.path("events.jsonl")
+    sup = Conf(h, """
+        [svc]
+        command = sleep 300
+        restart = always
+        restart_delay = 50ms
+        restart_delay_max = 400ms
+        [daemon]
+        command = %s
+        """ % daemon, events=events, prefix=in_cgroup_prefix(cg))
+    wait_events(events, lambda e: select(e, "service.ready", "svc") and
+                select(e, "service.ready", "daemon"), 20, "both services ready")
+    wait_for(lambda: os.path.exists(orphan_pid), 20, "the orphan")
+    orphan = host_pid(sup.run, int(open(orphan_pid).read()))
+    svc = host_pid(sup.run, select(complete_lines(events), "service.starting", "svc")[0]["pid"])
+    # No new process in warden's cgroup from now on.
+    with open(f"{cg}/pids.max", "w") as f:
+        f.write("1")
+    os.kill(orphan, signal.SIGKILL)
+    os.kill(svc, signal.SIGKILL)
+    evs = wait_events(events, lambda e: len(select(e, "service.backoff", "svc")) >= 4, 20,
+                      "4 restarts of svc that could not start")
+    assert sup.run.running()
+    reaped = wait_events(events, lambda e: select(e, "orphan.reaped"), 10, "the orphan reaped")
+    assert select(reaped, "orphan.reaped")[0]["signal"] == "SIGKILL", select(reaped,
+                                                                            "orphan.reaped")
+    backoffs = select(evs, "service.backoff", "svc")
+    delays = [b["delay_ms"] for b in backoffs]
+    # Doubling from 50 ms (±10 % jitter) up to 400.
+    assert 40 <= delays[0] <= 60 and 80 <= delays[1] <= 120 and 160 <= delays[2] <= 240, delays
+    # The first backoff follows the SIGKILL; the next ones, starts that made no process.
+    assert "reason" not in backoffs[0], backoffs[0]
+    assert all(b["reason"] == "cannot start" and b["pid"] is None for b in backoffs[1:]), \
+        backoffs
+    assert len(select(evs, "service.exited", "svc")) == 1, select(evs, "service.exited", "svc")
+    err = sup.run.err()
+    assert "service svc: cannot start: Resource temporarily unavailable\n" \
+        "warden: service svc: cannot start (counted as exit code 125); restarting in " in err, err[-2000:]
+    check_no_zombie(sup.run)
+    with open(f"{cg}/pids.max", "w") as f:
+        f.write("max")
+    n = len(select(complete_lines(events), "service.ready", "svc"))
+    wait_events(events, lambda e: len(select(e, "service.ready", "svc")) > n, 20,
+                "svc running again")
+    assert sup.run.running()
     sup.run.kill(signal.SIGTERM)
     assert sup.run.wait(20) == 0, sup.run.err()[-2000:]
