@@ -61,17 +61,20 @@ def complete_lines(path):
     return json_lines(text[:text.rfind("\n") + 1])
 
 
-def host_pid(run, nspid):
-    """The host pid of warden's descendant whose pid in warden's namespace is NSPID."""
-    for p in run.descendants():
-        try:
-            with open(f"/proc/{p.pid}/status") as f:
-                for line in f:
-                    if line.startswith("NSpid:") and int(line.split()[-1]) == nspid:
-                        return p.pid
-        except OSError:
-            pass
-    raise AssertionError(f"no descendant of warden is pid {nspid} in its namespace")
+def host_pid(run, nspid, timeout=10):
+    """The host pid of warden's descendant whose pid in warden's namespace is NSPID (looked
+    for again while the tree changes: a process being reparented)."""
+    def find():
+        for p in run.descendants():
+            try:
+                with open(f"/proc/{p.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("NSpid:") and int(line.split()[-1]) == nspid:
+                            return p.pid
+            except OSError:
+                pass
+        return None
+    return wait_for(find, timeout, f"warden's descendant of pid {nspid} in its namespace")
 
 
 class Conf:
