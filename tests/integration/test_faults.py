@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import textwrap
 import time
@@ -15,7 +16,7 @@ import time
 import psutil
 import pytest
 
-from conftest import q, wait_for
+from conftest import WARDEN, q, wait_for
 from svlib import script, select
 
 pytestmark = pytest.mark.timeout(120)
@@ -290,3 +291,160 @@ def test_fork_fails(pids_cgroup, warden):
     assert sup.run.running()
     sup.run.kill(signal.SIGTERM)
     assert sup.run.wait(20) == 0, sup.run.err()[-2000:]
+
+
+# --- out of descriptors ---------------------------------------------------------------------
+
+def open_fds(pid):
+    return sorted(int(x) for x in os.listdir(f"/proc/{pid}/fd"))
+
+
+def lowest_free_fd(pid):
+    used = set(open_fds(pid))
+    n = 0
+    while n in used:
+        n += 1
+    return n
+
+
+def set_nofile(pid, soft):
+    """prlimit(2) on warden: its soft RLIMIT_NOFILE, the hard one kept."""
+    r = subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={soft}:"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def cpu_ticks(pid):
+    """utime + stime of PID, in clock ticks (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path, timeout=5):
+    """The status line and body of GET PATH (HTTP/1.0), or the OSError."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode(errors="replace")
+
+
+def test_out_of_descriptors(warden):
+    """RLIMIT_NOFILE lowered under what warden holds: a restart fails to start and backs
+    off, a health check fails cleanly, control clients are told why and turned away, a full
+    listen backlog and HTTP clients do not make warden spin; with descriptors again, all
+    works again."""
+    h = warden
+    port = free_port()
+    events = h.path("events.jsonl")
+    probe_ok = h.path("probe-ok")
+    sup = Conf(h, f"""
+        [warden]
+        http = 127.0.0.1:{port}
+        [svc]
+        command = sleep 300
+        restart = always
+        restart_delay = 50ms
+        restart_delay_max = 200ms
+        [checked]
+        command = sleep 300
+        health = exec:touch {probe_ok}
+        health_interval = 100ms
+        health_failures = 1000
+        """, events=events)
+    wait_events(events, lambda e: select(e, "service.ready", "svc") and
+                select(e, "service.ready", "checked"), 20, "both services ready")
+    wait_for(lambda: os.path.exists(probe_ok), 20, "a health check")
+    pid = sup.run.pid
+    # Quiet: nothing opened for a moment (no check running), then no descriptor left.
+    fds_before = len(open_fds(pid))
+    limit = lowest_free_fd(pid)
+    set_nofile(pid, limit)
+    t0 = time.monotonic()
+    svc = host_pid(sup.run, select(complete_lines(events), "service.starting", "svc")[0]["pid"])
+    os.kill(svc, signal.SIGKILL)
+    wait_events(events, lambda e: len([b for b in select(e, "service.backoff", "svc")
+                                       if b.get("reason") == "cannot start"]) >= 2, 20,
+                "2 starts of svc that could not start")
+    # A control client: accepted on the spare descriptor, told why, closed.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+        c.settimeout(5)
+        c.connect(str(sup.ctl))
+        reply = c.recv(4096).decode()
+    assert json.loads(reply) == {"ok": False, "error": "warden is out of file descriptors",
+                                 "code": "failed"}, reply
+    # A flood of clients left in the backlog, and HTTP clients: no busy loop.
+    held = []
+    try:
+        for _ in range(64):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.setblocking(False)
+            held.append(c)
+            try:
+                c.connect(str(sup.ctl))
+            except (BlockingIOError, InterruptedError):
+                pass
+        for _ in range(8):
+            c = socket.socket()
+            c.setblocking(False)
+            held.append(c)
+            try:
+                c.connect(("127.0.0.1", port))
+            except (BlockingIOError, InterruptedError):
+                pass
+        ticks0, w0 = cpu_ticks(pid), time.monotonic()
+        time.sleep(2)  # the window over which warden's CPU time is measured
+        ticks = cpu_ticks(pid) - ticks0
+        window = time.monotonic() - w0
+        hz = os.sysconf("SC_CLK_TCK")
+        # Busy looping would be ~100 % of the window; backoffs, probes, turned-away clients
+        # are a few per cent even on a loaded machine (and under ASan).
+        assert ticks / hz < 0.25 * window, f"warden used {ticks / hz:.2f}s CPU in {window:.2f}s"
+        assert sup.run.running()
+        err = sup.run.err()
+        assert "service svc: cannot start: Too many open files" in err, err[-3000:]
+        assert "service checked: health check failed (1 of 1000): cannot start: Too many " \
+            "open files" in err, err[-3000:]
+        assert "http: cannot accept a connection: Too many open files; pausing for a second" \
+            in err, err[-3000:]
+        assert "control: out of file descriptors" in err, err[-3000:]
+    finally:
+        for c in held:
+            c.close()
+    # Descriptors again: the service starts, checks pass, clients are answered.
+    set_nofile(pid, 1024)
+    n = len(select(complete_lines(events), "service.ready", "svc"))
+    wait_events(events, lambda e: len(select(e, "service.ready", "svc")) > n, 20,
+                "svc running again")
+    os.unlink(probe_ok)
+    wait_for(lambda: os.path.exists(probe_ok), 20, "a health check that runs")
+    r = subprocess.run([WARDEN, "ctl", "--control", str(sup.ctl), "status", "svc"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and "running" in r.stdout, (r.returncode, r.stdout, r.stderr)
+    got = wait_for(lambda: _try_http(port), 20, "an HTTP answer")
+    assert got.startswith("HTTP/1.") and " 200 " in got.split("\r\n")[0], got[:300]
+    # Every descriptor opened meanwhile was closed again (the services' pipes are the same).
+    wait_for(lambda: len(open_fds(pid)) <= fds_before + 1, 10,
+             f"warden's descriptors back to {fds_before} (now {open_fds(pid)})")
+    check_no_zombie(sup.run)
+    assert time.monotonic() - t0 < 60
+    sup.run.kill(signal.SIGTERM)
+    assert sup.run.wait(20) == 0, sup.run.err()[-2000:]
+
+
+def _try_http(port):
+    try:
+        return http_get(port, "/livez")
+    except OSError:
+        return None
