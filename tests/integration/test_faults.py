@@ -14,7 +14,6 @@ import textwrap
 import threading
 import time
 
-import psutil
 import pytest
 
 from conftest import WARDEN, helper, q, wait_for
@@ -23,15 +22,34 @@ from svlib import script, select
 pytestmark = pytest.mark.timeout(120)
 
 
-def zombies(run):
-    """warden's descendants that are zombies now (host view)."""
-    out = []
-    for p in run.descendants():
+def proc_table():
+    """{pid: (ppid, state, starttime)} of every process, from /proc (psutil's recursive
+    children can trip over processes that end while it looks)."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
         try:
-            if p.status() == psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except psutil.NoSuchProcess:
-            pass
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(d)] = (int(fields[1]), fields[0], int(fields[19]))
+    return out
+
+
+def zombies(run):
+    """warden's descendants that are zombies now: {(pid, starttime)}."""
+    table = proc_table()
+    kids = {}
+    for pid, (ppid, _, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    out, todo = set(), list(kids.get(run.pid, []))
+    while todo:
+        pid = todo.pop()
+        if table[pid][1] == "Z":
+            out.add((pid, table[pid][2]))
+        todo += kids.get(pid, [])
     return out
 
 
@@ -39,10 +57,7 @@ def check_no_zombie(run, timeout=10):
     """No zombie stays under warden: each one seen now (a crash loop makes them all the
     time) is reaped within TIMEOUT s."""
     seen = zombies(run)
-
-    def gone():
-        return not [p for p in seen if p.is_running() and p.status() == psutil.STATUS_ZOMBIE]
-    wait_for(gone, timeout, f"zombies {[p.pid for p in seen]} reaped")
+    wait_for(lambda: not (seen & zombies(run)), timeout, f"zombies {sorted(seen)} reaped")
 
 
 def json_lines(text):
@@ -63,16 +78,29 @@ def complete_lines(path):
     return json_lines(text[:text.rfind("\n") + 1])
 
 
+def descendants(pid):
+    """The pids of PID's descendants now (from /proc)."""
+    kids = {}
+    for p, (ppid, _, _) in proc_table().items():
+        kids.setdefault(ppid, []).append(p)
+    out, todo = [], list(kids.get(pid, []))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += kids.get(p, [])
+    return out
+
+
 def host_pid(run, nspid, timeout=10):
     """The host pid of warden's descendant whose pid in warden's namespace is NSPID (looked
     for again while the tree changes: a process being reparented)."""
     def find():
-        for p in run.descendants():
+        for p in descendants(run.pid):
             try:
-                with open(f"/proc/{p.pid}/status") as f:
+                with open(f"/proc/{p}/status") as f:
                     for line in f:
                         if line.startswith("NSpid:") and int(line.split()[-1]) == nspid:
-                            return p.pid
+                            return p
             except OSError:
                 pass
         return None
@@ -223,7 +251,7 @@ def in_cgroup_prefix(cg):
     return ["/bin/sh", "-c", f'echo $$ > {q(cg)}/cgroup.procs && exec "$@"', "sh"]
 
 
-def wait_events(path, pred, timeout, what):
+def wait_events(path, pred, timeout, what, interval=0.01):
     """Waits until PRED(events of PATH's complete lines) is true; returns the events."""
     def check():
         try:
@@ -231,7 +259,7 @@ def wait_events(path, pred, timeout, what):
         except FileNotFoundError:
             return None
         return evs if pred(evs) else None
-    return wait_for(check, timeout, what)
+    return wait_for(check, timeout, what, interval=interval)
 
 
 def test_fork_fails(pids_cgroup, warden):
@@ -578,3 +606,122 @@ def test_one_gigabyte_burst(warden_pid1):
         f"warden's peak RSS is {peak_kb} kB after {out.bytes >> 20} MB, against {base_kb} kB"
     assert elapsed < 100, elapsed
     print(f"burst: {out.bytes >> 20} MB in {elapsed:.1f}s, peak {peak_kb} kB, base {base_kb} kB")
+
+
+# --- floods ---------------------------------------------------------------------------------
+
+def test_signal_flood(warden_pid1):
+    """100,000 signals at PID 1 in 20 batches over 2 s (more when the machine is slow: the
+    time is printed), USR1 and RTMIN+2 forwarded to a service, USR2, WINCH and a stray CHLD
+    not: warden keeps restarting and reaping a crash-looping service, its
+    memory stays near where it was, it is idle again once the flood ends, the forwarded
+    signals arrive, and SIGTERM still ends it with 0."""
+    h = warden_pid1
+    events = h.path("events.jsonl")
+    log = h.path("sigs.log")
+    sup = Conf(h, f"""
+        [rec]
+        command = {helper("sigrecord")} -x TERM -t 120 -r {h.path("rec.ready")} {log}
+        forward_signals = USR1 RTMIN+2
+        [crashy]
+        command = true
+        restart = always
+        restart_delay = 20ms
+        restart_delay_max = 20ms
+        """, events=events)
+    wait_for(lambda: os.path.exists(h.path("rec.ready")), 20, "the recorder ready")
+    wait_events(events, lambda e: len(select(e, "service.starting", "crashy")) >= 5, 20,
+                "crashy restarting")
+    pid = sup.run.pid
+    base_kb = vm_hwm(pid)
+    sigs = [signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCHLD,
+            signal.SIGRTMIN + 2]
+    sent = {s: 0 for s in sigs}
+    full = 0
+    t0 = time.monotonic()
+    for batch in range(20):
+        for i in range(5000):
+            s = sigs[i % len(sigs)]
+            try:
+                os.kill(pid, s)
+                sent[s] += 1
+            except OSError as e:  # the real-time queue is full: the kernel says so
+                assert e.errno == errno.EAGAIN, e
+                full += 1
+        # 20 batches spread over 2 s
+        delay = t0 + (batch + 1) * 0.1 - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    flood = time.monotonic() - t0
+    assert sum(sent.values()) + full == 100000
+    assert flood < 30, f"sending took {flood:.1f}s"
+    starts = len(select(complete_lines(events), "service.starting", "crashy"))
+    # After the flood: crashy goes on being restarted (and reaped), warden idles otherwise.
+    ticks0, w0 = cpu_ticks(pid), time.monotonic()
+    wait_events(events, lambda e: len(select(e, "service.starting", "crashy")) >= starts + 10,
+                30, "crashy restarted 10 more times after the flood")
+    time.sleep(max(0.0, 2 - (time.monotonic() - w0)))  # a window of at least 2 s
+    ticks = cpu_ticks(pid) - ticks0
+    window = time.monotonic() - w0
+    assert ticks / os.sysconf("SC_CLK_TCK") < 0.5 * window, \
+        f"warden used {ticks / os.sysconf('SC_CLK_TCK'):.2f}s CPU in {window:.2f}s after the flood"
+    assert sup.run.running()
+    peak_kb = vm_hwm(pid)
+    assert peak_kb < base_kb + 10 * 1024, (peak_kb, base_kb)
+    got = [int(x) for x in open(log).read().split()]
+    assert set(got) <= {signal.SIGUSR1, signal.SIGRTMIN + 2}, set(got)
+    assert signal.SIGUSR1 in got and signal.SIGRTMIN + 2 in got, got[:20]
+    err = sup.run.err()
+    assert "dropped SIGUSR2: no service forwards it" in err, err[-2000:]
+    check_no_zombie(sup.run)
+    sup.run.kill(signal.SIGTERM)
+    assert sup.run.wait(30) == 0, sup.run.err()[-2000:]
+    evs = json_lines(open(events).read())
+    rec_exit = select(evs, "service.exited", "rec")
+    assert rec_exit and rec_exit[-1]["code"] == 0, rec_exit
+    print(f"signals: {sent} ({full} refused: queue full) in {flood:.2f}s; "
+          f"{len(got)} forwarded arrived; peak {peak_kb} kB, base {base_kb} kB; "
+          f"{ticks} ticks in {window:.1f}s after")
+
+
+def test_crash_loop_of_200_services(warden):
+    """200 services crash at once and again (exit 1, restarted after 100 ms doubling up to
+    500 ms): every one is restarted, every child reaped, warden's CPU stays well under a core,
+    and SIGTERM ends it all with 0 and nothing left."""
+    h = warden
+    events = h.path("events.jsonl")
+    conf = ""
+    for i in range(200):
+        conf += (f"[s{i}]\ncommand = /bin/sh -c 'exit 1'\nrestart = always\n"
+                 f"restart_delay = 100ms\nrestart_delay_max = 500ms\n")
+    sup = Conf(h, conf, events=events, args=())
+    pid = sup.run.pid
+
+    def all_restarted(n):
+        def pred(evs):
+            seen = {}
+            for e in select(evs, "service.backoff"):
+                seen[e["service"]] = seen.get(e["service"], 0) + 1
+            return len(seen) == 200 and min(seen.values()) >= n
+        return pred
+    # (Reading a growing events file is not free: not too often.)
+    wait_events(events, all_restarted(3), 60, "every service restarted 3 times", 0.25)
+    ticks0, w0 = cpu_ticks(pid), time.monotonic()
+    wait_events(events, all_restarted(5), 60, "every service restarted 5 times", 0.25)
+    time.sleep(max(0.0, 2 - (time.monotonic() - w0)))
+    ticks = cpu_ticks(pid) - ticks0
+    window = time.monotonic() - w0
+    hz = os.sysconf("SC_CLK_TCK")
+    assert ticks / hz < 0.8 * window, f"warden used {ticks / hz:.2f}s CPU in {window:.2f}s"
+    check_no_zombie(sup.run)
+    assert sup.run.running()
+    sup.run.kill(signal.SIGTERM)
+    assert sup.run.wait(30) == 0, sup.run.err()[-2000:]
+    evs = json_lines(open(events).read())
+    exited = len(select(evs, "service.exited"))
+    starting = len([e for e in select(evs, "service.starting") if e["pid"]])
+    # Every process started was reaped (its exit seen), none left behind.
+    assert exited == starting, (exited, starting)
+    assert evs[-1]["event"] == "shutdown.finished" and evs[-1]["exit_code"] == 0, evs[-1]
+    assert not h.strays()
+    print(f"200 services: {starting} runs, {ticks} ticks in {window:.1f}s")
