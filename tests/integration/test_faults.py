@@ -223,16 +223,26 @@ def test_events_on_a_full_disk(warden, how):
 
 # --- fork failing ---------------------------------------------------------------------------
 
-PIDS_ROOT = "/sys/fs/cgroup/pids"
+def pids_root():
+    """Where a pids cgroup can be made: the v1 controller's hierarchy (this machine's
+    /sys/fs/cgroup is a hybrid), or a v2 root that gives its children the controller."""
+    if os.access("/sys/fs/cgroup/pids/cgroup.procs", os.W_OK):
+        return "/sys/fs/cgroup/pids"
+    try:
+        with open("/sys/fs/cgroup/cgroup.subtree_control") as f:
+            if "pids" in f.read().split():
+                return "/sys/fs/cgroup"
+    except OSError:
+        pass
+    pytest.fail("no pids cgroup controller to use (/sys/fs/cgroup/pids, or pids in "
+                "/sys/fs/cgroup/cgroup.subtree_control)")
 
 
 @pytest.fixture
 def pids_cgroup():
-    """A pids cgroup (v1: this machine's /sys/fs/cgroup is a hybrid) of the test's own,
-    removed at the end (its processes gone: the harness killed them)."""
-    if not os.access(os.path.join(PIDS_ROOT, "cgroup.procs"), os.W_OK):
-        pytest.fail(f"no writable pids cgroup controller at {PIDS_ROOT}")
-    path = os.path.join(PIDS_ROOT, f"warden-faults-{os.getpid()}-{time.monotonic_ns()}")
+    """A pids cgroup of the test's own, removed at the end (its processes gone: the harness
+    killed them)."""
+    path = os.path.join(pids_root(), f"warden-faults-{os.getpid()}-{time.monotonic_ns()}")
     os.mkdir(path)
     yield path
     deadline = time.monotonic() + 10
