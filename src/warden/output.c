@@ -530,9 +530,11 @@ static void finish_one(struct sink *k, uint64_t patience)
 
 	/* A file is not waited for: the rest of a record goes out now, or never. */
 	if (k->kind == SK_FILE) {
-		if (k->len && finish_tail(k) < 0) {
+		int r = k->len ? finish_tail(k) : 0;
+
+		if (r < 0) {
 			k->head = k->len = 0;
-			log_dropped(producer_names[OUT_OTHER], 1, "a write failed");
+			log_dropped(producer_names[OUT_OTHER], 1, reason(-r));
 		}
 		return;
 	}
