@@ -581,6 +581,9 @@ def test_one_gigabyte_burst(warden_pid1):
             [big]
             command = {helper("linegen")} -n {lines} -l {length} -c 65521 big
             restart = never
+            [keep]
+            # warden stays when big is done (its memory can be read then)
+            command = sleep 300
             """
 
     base_out = LineChecker("big", length)
