@@ -322,9 +322,9 @@ def test_fork_fails(pids_cgroup, warden):
     assert "service svc: cannot start: Resource temporarily unavailable\n" \
         "warden: service svc: cannot start (counted as exit code 125); restarting in " in err, err[-2000:]
     check_no_zombie(sup.run)
+    n = len(select(complete_lines(events), "service.ready", "svc"))
     with open(f"{cg}/pids.max", "w") as f:
         f.write("max")
-    n = len(select(complete_lines(events), "service.ready", "svc"))
     wait_events(events, lambda e: len(select(e, "service.ready", "svc")) > n, 20,
                 "svc running again")
     assert sup.run.running()
@@ -462,8 +462,8 @@ def test_out_of_descriptors(warden):
         for c in held:
             c.close()
     # Descriptors again: the service starts, checks pass, clients are answered.
-    set_nofile(pid, 1024)
     n = len(select(complete_lines(events), "service.ready", "svc"))
+    set_nofile(pid, 1024)
     wait_events(events, lambda e: len(select(e, "service.ready", "svc")) > n, 20,
                 "svc running again")
     os.unlink(probe_ok)
