@@ -323,7 +323,7 @@ void capture_final(struct sup *sup, uint64_t patience)
 					 ls->which == STDOUT_FILENO ? "stdout" : "stderr");
 				ls->dropped += lost;
 				if (lost)
-					log_dropped(what, lost);
+					log_dropped(what, lost, "nobody read them in time");
 				ls->len = 0;
 			}
 		}

@@ -88,6 +88,7 @@ int events_open(const char *dest)
 	if (fd < 0)
 		return -errno;
 	event_fd = fd;
+	output_set_owned(fd);
 	return 0;
 }
 
@@ -116,15 +117,16 @@ void event_emit(struct wd_json *j)
 		(void)output_write(event_fd, OUT_EVENTS, line, (size_t)len);
 }
 
-void log_dropped(const char *what, uint64_t n)
+void log_dropped(const char *what, uint64_t n, const char *reason)
 {
-	log_error("%llu line%s for %s dropped: nobody read them in time", (unsigned long long)n,
-		  n == 1 ? "" : "s", what);
+	log_error("%llu line%s for %s dropped: %s", (unsigned long long)n, n == 1 ? "" : "s", what,
+		  reason);
 	if (events_on()) {
 		struct wd_json *j = event_begin("output.dropped");
 
 		wd_json_str(j, "sink", what);
 		wd_json_uint(j, "dropped", n);
+		wd_json_str(j, "reason", reason);
 		event_emit(j);
 	}
 }

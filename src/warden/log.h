@@ -38,7 +38,11 @@ static inline bool events_on(void)
 struct wd_json *event_begin(const char *name);
 void event_emit(struct wd_json *j);
 
-/* Records of what (a sink's producer: "stderr", "events", "web/stdout") were dropped. */
-void log_dropped(const char *what, uint64_t n);
+/*
+ * n records of what (a sink's producer: "stderr", "events", "web/stdout")
+ * were dropped, for reason ("nobody read them in time", "No space left on
+ * device"): a log line and the event output.dropped.
+ */
+void log_dropped(const char *what, uint64_t n, const char *reason);
 
 #endif

@@ -40,6 +40,9 @@ struct sink {
 	wd_io io;
 	bool watching; /* waiting for EPOLLOUT */
 	uint64_t dropped[NPRODUCERS];
+	int why[NPRODUCERS]; /* why the last one was dropped (ENOBUFS: the queue was full) */
+	bool owned;	     /* a file warden opened itself: half a record may be cut off again */
+	bool report_failed;  /* a record of the report in progress did not go out */
 	void (*room_cb)(void *data);
 	void *room_data;
 	bool want_room;
@@ -58,6 +61,7 @@ static wd_loop *out_loop;
 static bool out_closed; /* output_finish() ran: nothing more is written */
 static size_t std_cap = DEFAULT_CAP;
 static uint64_t events_dropped; /* every event dropped, for warden_events_dropped_total */
+static int owned_fd = -1;	/* the events file, when warden opened it */
 
 static const char *const producer_names[NPRODUCERS] = {
 	[OUT_LOG] = "stderr",
@@ -105,6 +109,11 @@ void output_start(wd_loop *loop)
 	out_loop = loop;
 }
 
+void output_set_owned(int fd)
+{
+	owned_fd = fd;
+}
+
 void output_set_std_cap(size_t cap)
 {
 	std_cap = cap;
@@ -130,6 +139,7 @@ static void setup(struct sink *k)
 	}
 	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
 		k->kind = SK_FILE;
+		k->owned = k->fd == owned_fd && S_ISREG(st.st_mode);
 		return;
 	}
 	if (S_ISSOCK(st.st_mode)) {
@@ -178,10 +188,32 @@ static void unwatch(struct sink *k)
 
 static int drop(struct sink *k, enum out_producer producer, int err)
 {
-	if (producer != OUT_OTHER)
+	/* The report's own record is not one more: the report is tried again. */
+	if (k->reporting) {
+		k->report_failed = true;
+		return err;
+	}
+	if (producer != OUT_OTHER) {
 		k->dropped[producer]++;
+		k->why[producer] = -err;
+	}
 	events_dropped += producer == OUT_EVENTS;
 	return err;
+}
+
+/* Why records were dropped, for the report. */
+static const char *reason(int err)
+{
+	switch (err) {
+	case ENOBUFS:
+		return "nobody read them in time";
+	case EPIPE:
+		return "nobody reads them any more";
+	case ENOMEM:
+		return "out of memory";
+	default:
+		return strerror(err);
+	}
 }
 
 /* Records in the queue: each ends with a newline. */
@@ -220,7 +252,11 @@ static void report(struct sink *k)
 		if (!n)
 			continue;
 		k->dropped[i] = 0;
-		log_dropped(producer_names[i], n);
+		k->report_failed = false;
+		log_dropped(producer_names[i], n, reason(k->why[i]));
+		/* Its record did not go out here (a disk full again): kept for the next one. */
+		if (k->report_failed)
+			k->dropped[i] += n;
 	}
 	k->reporting = false;
 }
@@ -259,9 +295,15 @@ static void watch(struct sink *k)
 	k->watching = true;
 }
 
+static int finish_tail(struct sink *k);
+
 /* Writes from the queue while the descriptor takes it. */
 static void flush(struct sink *k)
 {
+	if (k->kind == SK_FILE) {
+		(void)finish_tail(k);
+		return;
+	}
 	while (k->len) {
 		size_t n = k->cap - k->head < k->len ? k->cap - k->head : k->len;
 		ssize_t w = write_some(k, k->buf + k->head, n);
@@ -314,35 +356,85 @@ static int enqueue(struct sink *k, const char *p, size_t n)
 	return 0;
 }
 
-/*
- * A regular file takes everything at once, or fails (a full disk): then
- * what went in of the record is cut off again, so that the next record
- * does not glue onto half of this one.
- */
-static int put_file(struct sink *k, enum out_producer producer, const char *rec, size_t n)
+/* Writes rec[0..n) to a file: how much went in, and in *err why not all of it. */
+static size_t write_file(struct sink *k, const char *rec, size_t n, int *err)
 {
 	size_t done = 0;
-	ssize_t w = 0;
+	ssize_t w;
 
+	*err = 0;
 	while (done < n) {
 		w = write(k->wfd, rec + done, n - done);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
+		if (w <= 0) {
+			*err = w < 0 ? errno : ENOSPC;
 			break;
+		}
 		done += (size_t)w;
 	}
+	return done;
+}
+
+/*
+ * The rest of a record a file took only part of, kept in the queue: it goes
+ * out before anything else. Returns 0 once it is all out, else -errno.
+ */
+static int finish_tail(struct sink *k)
+{
+	int err;
+
+	while (k->len) {
+		size_t n = k->cap - k->head < k->len ? k->cap - k->head : k->len;
+		size_t done = write_file(k, k->buf + k->head, n, &err);
+
+		k->head = (k->head + done) % k->cap;
+		k->len -= done;
+		if (err)
+			return -err;
+	}
+	k->head = 0;
+	return 0;
+}
+
+/*
+ * A regular file takes everything at once, or fails (a full disk, EIO). Half
+ * a record must not stay, or the next one glues onto it: in a file warden
+ * opened itself, what went in is cut off again (ftruncate); in one it shares
+ * (stdout, fd:N), or one that cannot be cut (append-only), the rest of the
+ * record is kept and written before anything else, and records are dropped
+ * until it is out.
+ */
+static int put_file(struct sink *k, enum out_producer producer, const char *rec, size_t n)
+{
+	size_t done;
+	int err, r;
+
+	r = finish_tail(k);
+	if (r < 0)
+		return drop(k, producer, r);
+	done = write_file(k, rec, n, &err);
 	if (done == n) {
 		report(k);
 		return 0;
 	}
 	if (done) {
 		off_t end = lseek(k->wfd, 0, SEEK_CUR);
+		struct stat st;
 
-		if (end >= (off_t)done && ftruncate(k->wfd, end - (off_t)done) == 0)
+		/* Cut only what is ours: the file ends where the record does. */
+		if (k->owned && end >= (off_t)done && fstat(k->wfd, &st) == 0 &&
+		    st.st_size == end && ftruncate(k->wfd, end - (off_t)done) == 0) {
 			(void)lseek(k->wfd, end - (off_t)done, SEEK_SET);
+		} else {
+			/* A record begun is finished: nothing is dropped. */
+			if (enqueue(k, rec + done, n - done) == 0)
+				return 0;
+			/* No memory to keep it: the next record starts a line. */
+			(void)!write(k->wfd, "\n", 1);
+		}
 	}
-	return drop(k, producer, w < 0 ? -errno : -ENOSPC);
+	return drop(k, producer, -err);
 }
 
 /* Before the loop runs: a plain write that may wait, as any program's. */
@@ -436,6 +528,16 @@ static void finish_one(struct sink *k, uint64_t patience)
 {
 	uint64_t last = wd_now();
 
+	/* A file is not waited for: the rest of a record goes out now, or never. */
+	if (k->kind == SK_FILE) {
+		int r = k->len ? finish_tail(k) : 0;
+
+		if (r < 0) {
+			k->head = k->len = 0;
+			log_dropped(producer_names[OUT_OTHER], 1, reason(-r));
+		}
+		return;
+	}
 	while (k->len && k->kind != SK_DEAD) {
 		struct pollfd pfd = {.fd = k->wfd, .events = POLLOUT};
 		uint64_t now = wd_now(), left;
@@ -446,7 +548,7 @@ static void finish_one(struct sink *k, uint64_t patience)
 
 			die(k);
 			if (lost)
-				log_dropped(producer_names[OUT_OTHER], lost);
+				log_dropped(producer_names[OUT_OTHER], lost, reason(ENOBUFS));
 			return;
 		}
 		left = (patience - (now - last)) / WD_NSEC_PER_MSEC + 1;

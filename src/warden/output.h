@@ -40,6 +40,13 @@ enum out_producer {
 void output_start(wd_loop *loop);
 
 /*
+ * fd is a file warden opened itself (the events file): half a record a full
+ * disk left in it may be cut off again. In any other file, the rest of the
+ * record is kept and written before anything else.
+ */
+void output_set_owned(int fd);
+
+/*
  * The queue size of the sinks of stdout and stderr, which carry the
  * services' lines in supervisor mode (256 KiB otherwise, and for the
  * events); set before the first record.
